@@ -1,0 +1,52 @@
+# xfrm packet-offload direct TX: build, boot and test entry points.
+# `make help` lists the targets. Build trees and ccache live in
+# $(CACHE_DIR) (default ~/.cache/xfrm-direct-tx), outside the repository.
+
+SHELL := /bin/bash
+S := scripts
+export KDIR FLAVOUR CACHE_DIR
+
+.PHONY: help deps kernel module vm unit rustfmtcheck checkpatch lint check demo \
+	patches patches-check bench check-debug clean
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+
+## deps          install build and test dependencies (idempotent)
+deps:
+	@$(S)/deps.sh
+
+## kernel        patched kernel in the cache folder (KDIR=/path/to/linux to use your tree)
+kernel: deps
+	@$(S)/kernel.sh
+
+## module        the Rust module (and the C reference) against that kernel; CLIPPY=1 W=1 honoured
+module: kernel
+	@$(S)/module.sh
+
+## vm CMD=...    boot the kernel and run CMD in it (VM_TIMEOUT=s, VM_ACCEL=kvm|tcg)
+vm: module
+	@$(S)/vm.sh -- $(CMD)
+
+## unit          host-side unit tests of the module's decision logic (cargo test)
+unit:
+	@$(S)/check.sh unit
+
+## rustfmtcheck  rustfmt --check on the module's sources
+rustfmtcheck:
+	@$(S)/check.sh rustfmt
+
+## checkpatch    scripts/checkpatch.pl --strict on every patch in patches/
+checkpatch: kernel
+	@$(S)/check.sh checkpatch
+
+## check         the test command: unit tests, quality gates, build, boot, kselftests
+check:
+	@$(S)/check.sh all
+
+## demo          the main job: build, boot, run the report's scenario with a readable report
+demo: module
+	@$(S)/demo.sh
+
+## clean         remove build outputs from the repository (the cache folder stays)
+clean:
+	@git clean -fdXq -- rust bench Kbuild

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's boolean parameter, `direct_transport`.
+//!
+//! Rust's `module!` has no parameters in this kernel, so this emits what
+//! C's `module_param(direct_transport, bool, 0644)` does: a
+//! `struct kernel_param` in the `__param` section and its `.modinfo` lines.
+//! It appears as `/sys/module/xfrm_direct_tx/parameters/direct_transport`
+//! and as `xfrm_direct_tx.direct_transport=` on the command line when
+//! built in.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::bindings;
+
+/// Also send forwarded transport mode packets directly. Off by default:
+/// netfilter rules that match after xfrm would not see them.
+static DIRECT_TRANSPORT: AtomicBool = AtomicBool::new(false);
+
+/// Current value of `direct_transport`.
+pub(crate) fn direct_transport() -> bool {
+    // A value a few packets stale is fine; no ordering needed.
+    DIRECT_TRANSPORT.load(Ordering::Relaxed)
+}
+
+#[repr(transparent)]
+struct KernelParam(bindings::kernel_param);
+
+// SAFETY: the kernel reads the entry and, under `kernel_param_lock()`,
+// writes only through `arg`, which points at an atomic.
+unsafe impl Sync for KernelParam {}
+
+#[cfg(MODULE)]
+const NAME: &core::ffi::CStr = c"direct_transport";
+#[cfg(not(MODULE))]
+const NAME: &core::ffi::CStr = c"xfrm_direct_tx.direct_transport";
+
+#[link_section = "__param"]
+#[used]
+static DIRECT_TRANSPORT_PARAM: KernelParam = KernelParam(bindings::kernel_param {
+    name: NAME.as_ptr(),
+    #[cfg(MODULE)]
+    // SAFETY: only the address of the module's own `struct module`.
+    mod_: unsafe { &raw const bindings::__this_module }.cast_mut(),
+    #[cfg(not(MODULE))]
+    mod_: core::ptr::null_mut(),
+    // SAFETY: only the address of the kernel's bool operations, which
+    // store a C `bool`: `AtomicBool` has the same layout.
+    ops: unsafe { &raw const bindings::param_ops_bool },
+    perm: 0o644,
+    level: -1,
+    flags: 0,
+    __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
+        arg: DIRECT_TRANSPORT.as_ptr().cast(),
+    },
+});
+
+#[cfg(MODULE)]
+#[link_section = ".modinfo"]
+#[used]
+static PARMTYPE: [u8; 30] = *b"parmtype=direct_transport:bool\0";
+
+#[cfg(MODULE)]
+#[link_section = ".modinfo"]
+#[used]
+static PARM: [u8; 84] =
+    *b"parm=direct_transport:Send forwarded transport mode packets directly (default: N)\0";

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The project's test command (`make check`, run by .ci/run).
+#
+#   check.sh all         every phase below, in order
+#   check.sh unit        host unit tests of the decision logic (cargo test)
+#   check.sh rustfmt     rustfmt --check of rust/
+#   check.sh checkpatch  checkpatch.pl --strict on patches/*.patch
+#   check.sh selftests   boot the built kernel, run TARGETS=net/xfrm
+#
+# Prints KTAP: one line per unit test, gate and selftest case, then
+# "N passed, N failed, N skipped". Exits non-zero on any failure.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+PASS=0 FAIL=0 SKIP=0 N=0
+OUT=${CHECK_OUT:-$CACHE_DIR/check}
+mkdir -p "$OUT"
+
+result() { # result ok|fail|skip NAME [DETAIL]
+	N=$((N + 1))
+	case $1 in
+	ok) PASS=$((PASS + 1)); echo "ok $N $2${3:+ # $3}" ;;
+	skip) SKIP=$((SKIP + 1)); echo "ok $N $2 # SKIP ${3:-}" ;;
+	*) FAIL=$((FAIL + 1)); echo "not ok $N $2${3:+ # $3}" ;;
+	esac
+}
+
+# gate NAME LOGFILE COMMAND...: one result for a command, its output kept
+# and shown only on failure.
+gate() {
+	local name=$1 logf=$2 t0=$SECONDS
+	shift 2
+	if "$@" >"$logf" 2>&1; then
+		result ok "$name" "$((SECONDS - t0))s"
+	else
+		sed 's/^/# /' "$logf" | tail -n 60
+		result fail "$name" "$((SECONDS - t0))s, log: $logf"
+		return 1
+	fi
+}
+
+phase_unit() {
+	local logf=$OUT/unit.log line
+	echo "# unit: cargo test (rust/)"
+	CARGO_TARGET_DIR=$CACHE_DIR/cargo cargo test --manifest-path "$TOP/rust/Cargo.toml" \
+		>"$logf" 2>&1
+	local rc=$?
+	while IFS= read -r line; do
+		case "$line" in
+		"test "*" ... ok") line=${line#test }; result ok "unit: ${line% ... ok}" ;;
+		"test "*" ... ignored") line=${line#test }; result skip "unit: ${line% ... ignored}" ;;
+		"test "*" ... FAILED") line=${line#test }; result fail "unit: ${line% ... FAILED}" ;;
+		esac
+	done <"$logf"
+	if [ "$rc" -ne 0 ] && ! grep -q '\.\.\. FAILED' "$logf"; then
+		sed 's/^/# /' "$logf" | tail -n 40
+		result fail "unit: cargo test did not run" "log: $logf"
+	fi
+}
+
+phase_rustfmt() {
+	gate "rustfmt --check rust/" "$OUT/rustfmt.log" \
+		rustfmt --check --color never --config-path "$TOP/rust/.rustfmt.toml" "$TOP"/rust/*.rs "$TOP"/rust/host/*.rs
+}
+
+run_checkpatch() {
+	local src p rc=0 ignore=()
+	src=$(kernel_src)
+	[ -x "$src/scripts/checkpatch.pl" ] || die "no kernel tree at $src: run 'make kernel' first"
+	# Debian's source tarball carries no git history, so checkpatch cannot
+	# look up the upstream commits the messages cite.
+	[ "$(git -C "$src" rev-list --count base)" -gt 1 ] || ignore=(--ignore UNKNOWN_COMMIT_ID)
+	for p in "$TOP"/patches/[0-9]*.patch; do
+		[ -e "$p" ] || continue
+		echo "== ${p#"$TOP"/}"
+		"$src/scripts/checkpatch.pl" --strict --no-tree "${ignore[@]}" "$p" || rc=1
+	done
+	return $rc
+}
+
+phase_checkpatch() {
+	gate "checkpatch.pl --strict patches/" "$OUT/checkpatch.log" run_checkpatch
+}
+
+phase_build() {
+	gate "make deps" "$OUT/deps.log" "$TOP/scripts/deps.sh" || return 1
+	gate "make kernel" "$OUT/kernel.log" "$TOP/scripts/kernel.sh" || return 1
+	gate "make module CLIPPY=1 W=1" "$OUT/module.log" env CLIPPY=1 W=1 "$TOP/scripts/module.sh"
+}
+
+phase_selftests() {
+	local logf=$OUT/selftests.log vmout=$OUT/vm src rc line
+	src=$(kernel_src)
+	echo "# selftests: TARGETS=net/xfrm in the VM"
+	rm -rf "$vmout"
+	"$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-2400}" -o "$vmout" -- \
+		XDT_MODULE="$TOP/rust/xfrm_direct_tx.ko" \
+		XDT_CREF_MODULE="$TOP/bench/cref/xfrm_direct_tx_cref.ko" \
+		make -s -C "$src/tools/testing/selftests" TARGETS=net/xfrm run_tests 2>&1 |
+		tee "$logf"
+	rc=${PIPESTATUS[0]}
+	# Each case of each script is a result; a script that failed without a
+	# failing case (timeout, crash) is one more.
+	local script_failed=0 case_failed=0
+	while IFS= read -r line; do
+		case "$line" in
+		"# ok "*"# SKIP"*) result skip "selftest: ${line#\# ok }" ;;
+		"# ok "*) result ok "selftest: ${line#\# ok }" ;;
+		"# not ok "*) case_failed=1; result fail "selftest: ${line#\# not ok }" ;;
+		"not ok "*) script_failed=1 ;;
+		esac
+	done <"$logf"
+	if [ "$rc" -ne 0 ] || { [ "$script_failed" = 1 ] && [ "$case_failed" = 0 ]; }; then
+		[ "$case_failed" = 1 ] && [ "$rc" -eq 0 ] ||
+			result fail "selftests: run (exit $rc)" "log: $logf, console: $vmout/console.log"
+	fi
+}
+
+summary() {
+	echo "1..$N"
+	echo "$PASS passed, $FAIL failed, $SKIP skipped"
+	[ "$FAIL" -eq 0 ]
+}
+
+echo "TAP version 13"
+case "${1:-all}" in
+unit) phase_unit ;;
+rustfmt) phase_rustfmt ;;
+checkpatch) phase_checkpatch ;;
+selftests) phase_selftests ;;
+all)
+	t0=$SECONDS
+	phase_unit
+	phase_rustfmt
+	if phase_build; then
+		phase_checkpatch
+		phase_selftests
+	fi
+	echo "# total time: $((SECONDS - t0))s"
+	;;
+*) die "unknown phase '$1'" ;;
+esac
+summary

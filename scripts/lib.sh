@@ -1,0 +1,27 @@
+# Shared helpers for the project's scripts. Source, do not run.
+# shellcheck shell=bash
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Build trees and ccache live outside the repository so that a fresh clone
+# reuses them and `git status` stays clean.
+CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xfrm-direct-tx}
+
+log() { printf '>>> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+export CCACHE_DIR=${CCACHE_DIR:-$CACHE_DIR/ccache}
+LLVM_SUFFIX=${LLVM_SUFFIX:--19}
+export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm${LLVM_SUFFIX}/lib}
+KMAKE_FLAGS=(LLVM="$LLVM_SUFFIX" CC="ccache clang$LLVM_SUFFIX")
+
+# The kernel tree and build folder that `make kernel` made (symlinks).
+kernel_src() { echo "$CACHE_DIR/src"; }
+kernel_build() { echo "$CACHE_DIR/build-${FLAVOUR:-vm}"; }
+
+# Stop with the name of the first missing tool and how to get it.
+require_tools() {
+	local t
+	for t in git make rsync ccache "clang$LLVM_SUFFIX" "ld.lld$LLVM_SUFFIX" rustc bindgen bc flex bison; do
+		command -v "$t" >/dev/null || die "'$t' not found: run 'make deps'"
+	done
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make module`: build the out-of-tree modules (top-level Kbuild) against the
+# kernel `make kernel` built. CLIPPY=1 and W=1 are passed through; any
+# warning from the project's own sources fails the build.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BUILD=$(kernel_build)
+[ -f "$BUILD/Module.symvers" ] || die "no kernel build in $BUILD: run 'make kernel' first"
+
+extra=()
+[ -z "${CLIPPY:-}" ] || extra+=(CLIPPY="$CLIPPY")
+[ -z "${W:-}" ] || extra+=(W="$W")
+log "building modules in $TOP against $(readlink -f "$BUILD") ${extra[*]}"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+set +e
+make -C "$BUILD" M="$TOP" "${KMAKE_FLAGS[@]}" "${extra[@]}" -j"$(nproc)" modules 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 0 ] || die "module build failed"
+if grep -E '(warning|error)(\[[^]]*\])?:' "$out" | grep -v '^make' >/dev/null; then
+	die "the module build printed warnings (above)"
+fi
+ls -l "$TOP"/rust/*.ko "$TOP"/bench/cref/*.ko >&2

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Boot the kernel that `make kernel` built and run one command in it.
+#
+#   scripts/vm.sh [-t SECONDS] [-o OUTDIR] -- COMMAND...
+#
+# The guest shares the host's root (read-only) through virtme-ng, with the
+# repository, the kernel tree and OUTDIR writable. KVM is probed once per
+# host boot with a short timeout; nested KVM hangs on these machines, so the
+# fallback is TCG. The run fails (non-zero) when:
+#   - the guest command fails (its exit status is returned),
+#   - the time limit hits (exit 124),
+#   - the console shows an oops, panic, BUG, WARNING, KASAN, kmemleak or
+#     refcount report (exit 125; the excerpt is printed).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+TIMEOUT=${VM_TIMEOUT:-1800}
+OUTDIR=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-t) TIMEOUT=$2; shift 2 ;;
+	-o) OUTDIR=$2; shift 2 ;;
+	--) shift; break ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || die "usage: $0 [-t SECONDS] [-o OUTDIR] -- COMMAND..."
+
+BUILD=$(kernel_build)
+SRC=$(kernel_src)
+[ -f "$BUILD/arch/x86/boot/bzImage" ] || die "no kernel in $BUILD: run 'make kernel' first"
+command -v vng >/dev/null || die "'vng' (virtme-ng) not found: run 'make deps'"
+command -v qemu-system-x86_64 >/dev/null || die "'qemu-system-x86_64' not found: run 'make deps'"
+
+OUTDIR=${OUTDIR:-$(mktemp -d "${TMPDIR:-/tmp}/xdt-vm.XXXXXX")}
+mkdir -p "$OUTDIR"
+OUTDIR=$(realpath "$OUTDIR")
+CONSOLE=$OUTDIR/console.log
+
+VNG=(vng --run "$BUILD" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
+	--rwdir "$OUTDIR" --rwdir "$TOP" --rwdir "$SRC" --verbose)
+
+accel_args() {
+	local probe=$CACHE_DIR/kvm-probe.$(cat /proc/sys/kernel/random/boot_id)
+	if [ -n "${VM_ACCEL:-}" ]; then
+		[ "$VM_ACCEL" = kvm ] || echo --disable-kvm
+		return
+	fi
+	if [ ! -f "$probe" ]; then
+		if [ -w /dev/kvm ] && timeout -k 5 45 "${VNG[@]}" --exec true >/dev/null 2>&1; then
+			echo kvm >"$probe"
+		else
+			echo tcg >"$probe"
+		fi
+		log "KVM probe: $(cat "$probe")"
+	fi
+	[ "$(cat "$probe")" = kvm ] || echo --disable-kvm
+}
+
+# Console lines that fail the run whatever the command's status.
+SPLAT='(Kernel panic|Oops[: ]|\bBUG[: ]|WARNING: |general protection fault|KASAN:|UBSAN:|kmemleak: [0-9]+ new suspected|unreferenced object|refcount_t: |ref_tracker: |Call Trace:|rcu: INFO|soft lockup|hung_task|possible circular locking)'
+
+mapfile -t ACCEL < <(accel_args)
+printf '%s\n' "$*" >"$OUTDIR/cmd"
+# The guest writes its exit status itself: that tells a command that
+# failed from a guest that never got to run it.
+GUEST="cd $(printf %q "$PWD") && ( $* ); echo \$? > $(printf %q "$OUTDIR/rc")"
+rm -f "$OUTDIR/rc"
+log "booting $(basename "$(readlink -f "$BUILD")") (${ACCEL[*]:-kvm}, limit ${TIMEOUT}s)"
+set +e
+timeout -k 15 "$TIMEOUT" "${VNG[@]}" "${ACCEL[@]}" --exec "$GUEST" 2>"$CONSOLE"
+vng_rc=$?
+set -e
+
+if grep -Eq "$SPLAT" "$CONSOLE"; then
+	echo "---- kernel report on the guest console ($CONSOLE) ----" >&2
+	grep -E -B2 -A25 "$SPLAT" "$CONSOLE" | head -n 80 >&2
+	echo "----" >&2
+	echo "error: the guest kernel reported a problem (see above)" >&2
+	exit 125
+fi
+if [ "$vng_rc" -eq 124 ] || [ "$vng_rc" -eq 137 ]; then
+	tail -n 20 "$CONSOLE" >&2
+	printf 'error: guest command timed out after %ss: %s\n' "$TIMEOUT" "$*" >&2
+	exit 124
+fi
+if [ ! -f "$OUTDIR/rc" ]; then
+	tail -n 40 "$CONSOLE" >&2
+	die "the guest did not run the command (vng exited $vng_rc; console: $CONSOLE)"
+fi
+exit "$(cat "$OUTDIR/rc")"

@@ -1,0 +1,221 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The routed network topology of the IPsec packet offload report, built in
+# network namespaces. Sourced by the tests in this folder.
+#
+#          16.0.0.0/8                                          48.0.0.0/8
+#   ns0 ----------- [br-network] NE ~~~~~ ESP ~~~~~ GW p0 ...       ns1
+#
+#   $NS0  veth3 10.0.0.1/8, 16.0.0.1/8 ---+
+#                                         | br-network (in $NE)
+#   $NE   p1 (enslaved) ------------------+------ $GW p1 10.0.0.254/24
+#   $NE   p0 192.168.101.11/24 ======= ciphered ======= $GW p0 192.168.101.10/24
+#   $NE   veth0 11.0.0.254/24 --- $NS1 veth1 11.0.0.1/24, 48.0.0.1/8
+#
+# $GW is IPSEC-GW, the node under test: it forwards 16.0.0.0/8 <-> 48.0.0.0/8
+# through an ESP tunnel to $NE (Simulated-NE), which runs software IPsec.
+# 48.0.0.0/8 is a *routed* network for both: on $NE it is behind 11.0.0.1
+# in $NS1, and $GW only knows it through the tunnel. The ciphered segment
+# p0 <-> p0 is a pair of linked netdevsim ports, so that $GW's port can
+# offload; the clear segment p1 <-> p1 is a veth pair.
+#
+# Routes the report leaves implicit: none. Every route below is the
+# report's; $GW reaches 48.0.0.0/8 only through its xfrm policy, exactly as
+# in the report, which is what makes the inner destination "unreachable"
+# for neighbour resolution.
+
+lib_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
+source "$lib_dir/../lib.sh"
+source "$lib_dir/../../kselftest/ktap_helpers.sh"
+
+# The report's SA parameters: AES-GCM-128, 128-bit ICV, ESN, tunnel mode.
+GW_ADDR=192.168.101.10
+NE_ADDR=192.168.101.11
+SPI_OUT=0x1000 # GW -> NE
+SPI_IN=0x2000 # NE -> GW
+KEY_OUT=0x0123456789abcdef0123456789abcdef01020304
+KEY_IN=0xfedcba9876543210fedcba987654321004030201
+AEAD_ALG="rfc4106(gcm(aes))"
+ICV_BITS=128
+REPLAY=128
+
+NSIM_SYS=/sys/bus/netdevsim
+NSIM_GW_ID=
+NSIM_NE_ID=
+
+# Path to the direct output module (.ko) or its name for modprobe.
+XDT_MODULE=${XDT_MODULE:-xfrm_direct_tx}
+XDT_CREF_MODULE=${XDT_CREF_MODULE:-xfrm_direct_tx_cref}
+
+# A command's failure ends the case, not the script.
+run() {
+	"$@" || { echo "# FAILED: $*" >&2; return 1; }
+}
+
+require_cmds() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || ktap_skip_all "$c not found"
+		command -v "$c" >/dev/null || exit "$KSFT_SKIP"
+	done
+}
+
+nsim_port_name() {
+	local ns=$1 id=$2
+	ip netns exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" | head -n1
+}
+
+# Create a netdevsim device with one port in namespace $1, named $2.
+# Prints the device id.
+nsim_add() {
+	local ns=$1 name=$2 id tries=0 port
+	while :; do
+		id=$((1000 + RANDOM % 8000))
+		[ -e "$NSIM_SYS/devices/netdevsim$id" ] || break
+		tries=$((tries + 1))
+		[ "$tries" -lt 20 ] || return 1
+	done
+	ip netns exec "$ns" sh -c "echo $id 1 > $NSIM_SYS/new_device" || return 1
+	port=$(nsim_port_name "$ns" "$id")
+	[ -n "$port" ] || return 1
+	ip -n "$ns" link set "$port" name "$name" || return 1
+	echo "$id"
+}
+
+nsim_link() {
+	local ns_a=$1 dev_a=$2 ns_b=$3 dev_b=$4 fd_a fd_b idx_a idx_b ret
+	exec {fd_a}<"/run/netns/$ns_a"
+	exec {fd_b}<"/run/netns/$ns_b"
+	idx_a=$(ip netns exec "$ns_a" cat "/sys/class/net/$dev_a/ifindex")
+	idx_b=$(ip netns exec "$ns_b" cat "/sys/class/net/$dev_b/ifindex")
+	echo "$fd_a:$idx_a $fd_b:$idx_b" >"$NSIM_SYS/link_device"
+	ret=$?
+	exec {fd_a}<&- {fd_b}<&-
+	return $ret
+}
+
+nsim_del() {
+	local id
+	for id in "$@"; do
+		[ -z "$id" ] || [ ! -e "$NSIM_SYS/devices/netdevsim$id" ] ||
+			echo "$id" >"$NSIM_SYS/del_device"
+	done
+}
+
+topo_cleanup() {
+	cleanup_all_ns
+	nsim_del "$NSIM_GW_ID" "$NSIM_NE_ID"
+	NSIM_GW_ID= NSIM_NE_ID=
+}
+
+# Build the report's topology (without IPsec).
+topo_create() {
+	modprobe -q netdevsim 2>/dev/null
+	[ -w "$NSIM_SYS/new_device" ] || { echo "# netdevsim not available"; return "$KSFT_SKIP"; }
+	setup_ns GW NE NS0 NS1 || return 1
+
+	NSIM_GW_ID=$(nsim_add "$GW" p0) || return 1
+	NSIM_NE_ID=$(nsim_add "$NE" p0) || return 1
+	nsim_link "$GW" p0 "$NE" p0 || return 1
+	ip link add p1 netns "$GW" type veth peer name p1 netns "$NE" || return 1
+
+	# IPSEC-GW (report: "IPSEC-GW" configuration).
+	ip netns exec "$GW" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$GW" sysctl -qw net.ipv6.conf.all.forwarding=1
+	ip -n "$GW" link set dev p0 up
+	ip -n "$GW" link set dev p1 up
+	ip -n "$GW" address add "$GW_ADDR/24" dev p0
+	ip -n "$GW" address add 10.0.0.254/24 dev p1
+	ip -n "$GW" route add 16.0.0.0/8 via 10.0.0.1
+
+	# Simulated-NE, its ns1 (routed network 48.0.0.0/8) ...
+	ip netns exec "$NE" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$NE" sysctl -qw net.ipv6.conf.all.forwarding=1
+	ip -n "$NE" link set dev p0 up
+	ip -n "$NE" address add "$NE_ADDR/24" dev p0
+	ip -n "$NE" link add dev veth0 type veth peer name veth1 netns "$NS1"
+	ip -n "$NE" link set veth0 up
+	ip -n "$NE" address add 11.0.0.254/24 dev veth0
+	ip -n "$NS1" address add 11.0.0.1/24 dev veth1
+	ip -n "$NS1" address add 48.0.0.1/8 dev veth1
+	ip -n "$NS1" link set veth1 up
+	ip -n "$NS1" route add 16.0.0.0/8 via 11.0.0.254
+	ip -n "$NE" route add 48.0.0.0/8 via 11.0.0.1
+
+	# ... and ns0 (routed network 16.0.0.0/8) behind br-network.
+	ip -n "$NE" link add br-network type bridge
+	ip -n "$NE" link add dev veth2 type veth peer name veth3 netns "$NS0"
+	ip -n "$NE" link set veth2 up
+	ip -n "$NE" link set p1 master br-network
+	ip -n "$NE" link set veth2 master br-network
+	ip -n "$NS0" address add 10.0.0.1/8 dev veth3
+	ip -n "$NS0" address add 16.0.0.1/8 dev veth3
+	ip -n "$NS0" link set veth3 up
+	ip -n "$NS0" route add 48.0.0.0/8 via 10.0.0.254
+	ip -n "$NE" link set dev br-network up
+	ip -n "$NE" link set dev p1 up
+}
+
+# xfrm_tunnel NS LOCAL REMOTE LOCAL_NET REMOTE_NET SPI_OUT KEY_OUT SPI_IN KEY_IN [OFFLOAD_ARGS]
+# One tunnel endpoint: an out SA and an in SA, out/in/fwd policies.
+# OFFLOAD_ARGS, e.g. "offload packet dev p0", adds "dir out|in" per object.
+xfrm_tunnel() {
+	local ns=$1 l=$2 r=$3 lnet=$4 rnet=$5 spi_o=$6 key_o=$7 spi_i=$8 key_i=$9
+	local off=${10:-} off_out= off_in=
+	if [ -n "$off" ]; then
+		off_out="$off dir out"
+		off_in="$off dir in"
+	fi
+	run ip -n "$ns" xfrm state add src "$l" dst "$r" proto esp spi "$spi_o" \
+		reqid 1 mode tunnel flag esn replay-window "$REPLAY" \
+		aead "$AEAD_ALG" "$key_o" "$ICV_BITS" $off_out || return 1
+	run ip -n "$ns" xfrm state add src "$r" dst "$l" proto esp spi "$spi_i" \
+		reqid 2 mode tunnel flag esn replay-window "$REPLAY" \
+		aead "$AEAD_ALG" "$key_i" "$ICV_BITS" $off_in || return 1
+	run ip -n "$ns" xfrm policy add src "$lnet" dst "$rnet" dir out \
+		tmpl src "$l" dst "$r" proto esp reqid 1 mode tunnel $off_out || return 1
+	run ip -n "$ns" xfrm policy add src "$rnet" dst "$lnet" dir in \
+		tmpl src "$r" dst "$l" proto esp reqid 2 mode tunnel $off_in || return 1
+	run ip -n "$ns" xfrm policy add src "$rnet" dst "$lnet" dir fwd \
+		tmpl src "$r" dst "$l" proto esp reqid 2 mode tunnel || return 1
+}
+
+# The report's SAs: $GW with GW_OFFLOAD (empty: software), $NE software.
+xfrm_setup() {
+	local gw_offload=${1:-}
+	xfrm_tunnel "$GW" "$GW_ADDR" "$NE_ADDR" 16.0.0.0/8 48.0.0.0/8 \
+		"$SPI_OUT" "$KEY_OUT" "$SPI_IN" "$KEY_IN" "$gw_offload" || return 1
+	xfrm_tunnel "$NE" "$NE_ADDR" "$GW_ADDR" 48.0.0.0/8 16.0.0.0/8 \
+		"$SPI_IN" "$KEY_IN" "$SPI_OUT" "$KEY_OUT" || return 1
+}
+
+# xfrm_packets NS SRC DST SPI: packets the SA has processed.
+xfrm_packets() {
+	ip -n "$1" -s xfrm state get src "$2" dst "$3" proto esp spi "$4" 2>/dev/null |
+		sed -n 's/.*[^0-9]\([0-9][0-9]*\)(packets).*/\1/p' | head -n1
+}
+
+# Neighbour entry for $2 on $GW device $1, if any ("" when none).
+gw_neigh() {
+	ip -n "$GW" neigh show dev "$1" to "$2" 2>/dev/null
+}
+
+# capture_start NS DEV FILE: record the segment's packets into FILE.
+capture_start() {
+	ip netns exec "$1" tcpdump -i "$2" -n -U -w "$3" 2>/dev/null &
+	CAPTURE_PID=$!
+	# tcpdump has no readiness signal: wait until it holds the socket.
+	slowwait 5 sh -c "ls -l /proc/$CAPTURE_PID/fd 2>/dev/null | grep -q socket"
+}
+
+capture_stop() {
+	sleep 0.5
+	kill "$CAPTURE_PID" 2>/dev/null
+	wait "$CAPTURE_PID" 2>/dev/null
+	CAPTURE_PID=
+}
+
+# capture_count FILE FILTER
+capture_count() {
+	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
+}
