@@ -19,10 +19,14 @@
 # p0 <-> p0 is a pair of linked netdevsim ports, so that $GW's port can
 # offload; the clear segment p1 <-> p1 is a veth pair.
 #
-# Routes the report leaves implicit: none. Every route below is the
-# report's; $GW reaches 48.0.0.0/8 only through its xfrm policy, exactly as
-# in the report, which is what makes the inner destination "unreachable"
-# for neighbour resolution.
+# Routes the report leaves implicit: a forwarded packet needs a route
+# before xfrm replaces it with the tunnel's, so the report's hosts route
+# 48.0.0.0/8 (on $GW) and 16.0.0.0/8 (on $NE) somewhere other than the
+# tunnel: their default route, on the management network. Here that is a
+# dummy device "mgmt" with a default route on $GW and $NE. Nothing is ever
+# sent there when IPsec works. Reverse path filtering is off, as the
+# report's hosts have it, since decrypted traffic arrives on p0 from
+# networks routed elsewhere.
 
 lib_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 source "$lib_dir/../lib.sh"
@@ -110,6 +114,7 @@ topo_cleanup() {
 
 # Build the report's topology (without IPsec).
 topo_create() {
+	local ns
 	modprobe -q netdevsim 2>/dev/null
 	[ -w "$NSIM_SYS/new_device" ] || { echo "# netdevsim not available"; return "$KSFT_SKIP"; }
 	setup_ns GW NE NS0 NS1 || return 1
@@ -118,6 +123,14 @@ topo_create() {
 	NSIM_NE_ID=$(nsim_add "$NE" p0) || return 1
 	nsim_link "$GW" p0 "$NE" p0 || return 1
 	ip link add p1 netns "$GW" type veth peer name p1 netns "$NE" || return 1
+
+	for ns in "$GW" "$NE"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0
+		ip netns exec "$ns" sysctl -qw net.ipv4.conf.default.rp_filter=0
+		ip -n "$ns" link add mgmt type dummy
+		ip -n "$ns" link set mgmt up
+		ip -n "$ns" route add default dev mgmt
+	done
 
 	# IPSEC-GW (report: "IPSEC-GW" configuration).
 	ip netns exec "$GW" sysctl -qw net.ipv4.ip_forward=1
@@ -218,4 +231,46 @@ capture_stop() {
 # capture_count FILE FILTER
 capture_count() {
 	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
+}
+
+# Learn the peer's MAC on the ciphered segment, as IKE traffic would have
+# before any SA exists: the emulated NIC addresses ESP to it.
+prime_peer_neigh() {
+	ip netns exec "$GW" ping -q -c 1 -W 2 "$NE_ADDR" >/dev/null &&
+		ip netns exec "$NE" ping -q -c 1 -W 2 "$GW_ADDR" >/dev/null
+}
+
+debugfs_mount() {
+	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+}
+
+# nsim_sa_packets ID DIR SPI: packets the emulated NIC processed for a SA.
+nsim_sa_packets() {
+	local f=/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet
+	sed -n "s/^packet sa $2 spi=$(printf 0x%08x "$3") .* packets=\([0-9]*\) .*/\1/p" "$f" 2>/dev/null |
+		head -n1
+}
+
+# module_load NAME|PATH [PARAMS...]
+module_load() {
+	local m=$1
+	shift
+	if [ -f "$m" ]; then
+		insmod "$m" "$@"
+	else
+		modprobe "$m" "$@"
+	fi
+}
+
+module_unload() {
+	local name
+	name=$(basename "$1" .ko)
+	! grep -q "^$name " /proc/modules || rmmod "$name"
+}
+
+# hook_counter MODULE NAME: a counter of the direct output module.
+hook_counter() {
+	local name
+	name=$(basename "$1" .ko)
+	sed -n "s/^$2 //p" "/sys/kernel/debug/$name/counters" 2>/dev/null
 }

@@ -44,6 +44,127 @@ case_software() {
 	[ $((in_after - in_before)) -ge "$PING_COUNT" ] || { echo "# FAILED: GW in SA did not count"; return 1; }
 }
 
+GW_OFFLOAD="offload packet dev p0"
+
+# The report's setup: packet offload on $GW, software on $NE.
+offload_setup() {
+	topo_create || return
+	prime_peer_neigh || { echo "# FAILED: no neighbour on the ciphered segment"; return 1; }
+	xfrm_setup "$GW_OFFLOAD" || return 1
+}
+
+# ping_routed FROM_NS SRC DST: 0% loss or fail.
+ping_routed() {
+	ip netns exec "$1" ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I "$2" "$3"
+}
+
+# Without a hook, the stock path resolves a neighbour for the *inner*
+# destination on the offload port: the report's bug. The case passes
+# only if the bug is there.
+case_bug_without_hook() {
+	local neigh
+	module_unload "$XDT_MODULE"
+	module_unload "$XDT_CREF_MODULE"
+	offload_setup || return
+	if ip netns exec "$NS0" ping -q -c 3 -i 0.3 -W 1 -I 16.0.0.1 48.0.0.1 >/dev/null; then
+		echo "# FAILED: 48.0.0.1 answered without the hook: the bug did not reproduce"
+		return 1
+	fi
+	neigh=$(gw_neigh p0 48.0.0.1)
+	echo "# GW neighbour table on p0: ${neigh:-<none>}"
+	case "$neigh" in
+	*FAILED* | *INCOMPLETE*) return 0 ;;
+	*) echo "# FAILED: expected 48.0.0.1 FAILED/INCOMPLETE on p0"; return 1 ;;
+	esac
+}
+
+# With the hook: forwarded tunnel traffic goes straight to the offload
+# port, and nothing on $GW tries to resolve 48.0.0.1.
+# check_direct MODULE FROM_NS SRC DST
+check_direct() {
+	local m=$1 from=$2 src=$3 dst=$4 direct0 direct1 tx0 tx1 ne0 ne1 neigh
+	direct0=$(hook_counter "$m" direct)
+	tx0=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
+	ne0=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
+	run ping_routed "$from" "$src" "$dst" || return 1
+	direct1=$(hook_counter "$m" direct)
+	tx1=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
+	ne1=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
+	neigh=$(gw_neigh p0 "$dst")
+	echo "# direct: $direct0 -> $direct1, NIC SA $SPI_OUT tx: $tx0 -> $tx1, NE decrypted: $ne0 -> $ne1"
+	[ -z "$neigh" ] || { echo "# FAILED: GW has a neighbour entry for $dst: $neigh"; return 1; }
+	[ $((direct1 - direct0)) -ge "$PING_COUNT" ] || { echo "# FAILED: direct counter"; return 1; }
+	[ $((tx1 - tx0)) -ge "$PING_COUNT" ] || { echo "# FAILED: NIC TX counter"; return 1; }
+	[ $((ne1 - ne0)) -ge "$PING_COUNT" ] || { echo "# FAILED: NE did not decrypt"; return 1; }
+}
+
+case_fixed_with_hook() {
+	local m=$1
+	module_unload "$XDT_MODULE"
+	module_unload "$XDT_CREF_MODULE"
+	offload_setup || return
+	run module_load "$m" || return 1
+	check_direct "$m" "$NS0" 16.0.0.1 48.0.0.1
+	local ret=$?
+	module_unload "$m"
+	return $ret
+}
+
+# ns1 -> ns0: $NE encrypts in software, $GW's NIC decrypts; $GW's replies
+# are forwarded tunnel traffic again, so they take the hook.
+case_reverse() {
+	local m=$1 rx0 rx1 ret
+	offload_setup || return
+	run module_load "$m" || return 1
+	rx0=$(nsim_sa_packets "$NSIM_GW_ID" in "$SPI_IN")
+	check_direct "$m" "$NS1" 48.0.0.1 16.0.0.1
+	ret=$?
+	rx1=$(nsim_sa_packets "$NSIM_GW_ID" in "$SPI_IN")
+	echo "# NIC SA $SPI_IN rx: $rx0 -> $rx1"
+	[ $ret -ne 0 ] || [ $((rx1 - rx0)) -ge "$PING_COUNT" ] || { echo "# FAILED: NIC RX counter"; ret=1; }
+	module_unload "$m"
+	return $ret
+}
+
+# The hook is one slot: a second module is refused with -EBUSY.
+case_second_registrant() {
+	local out ret=0
+	module_unload "$XDT_MODULE"
+	module_unload "$XDT_CREF_MODULE"
+	run module_load "$XDT_MODULE" || return 1
+	if out=$(module_load "$XDT_CREF_MODULE" 2>&1); then
+		echo "# FAILED: second registrant loaded"
+		module_unload "$XDT_CREF_MODULE"
+		ret=1
+	else
+		echo "# second registrant refused: $out"
+		case "$out" in *busy*|*Busy*|*EBUSY*) ;; *) ret=1 ;; esac
+	fi
+	module_unload "$XDT_MODULE"
+	return $ret
+}
+
+# Load, read the counters, unload; repeatedly. kmemleak, if the kernel
+# has it, must find nothing new.
+case_load_cycles() {
+	local i cycles=${LOAD_CYCLES:-100} leaks
+	module_unload "$XDT_MODULE"
+	module_unload "$XDT_CREF_MODULE"
+	[ ! -w /sys/kernel/debug/kmemleak ] || echo clear >/sys/kernel/debug/kmemleak
+	for i in $(seq "$cycles"); do
+		module_load "$XDT_MODULE" || { echo "# FAILED: load $i"; return 1; }
+		hook_counter "$XDT_MODULE" direct >/dev/null || { echo "# FAILED: counters $i"; return 1; }
+		rmmod "$(basename "$XDT_MODULE" .ko)" || { echo "# FAILED: unload $i"; return 1; }
+	done
+	echo "# $cycles load/read/unload cycles"
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan >/sys/kernel/debug/kmemleak
+		leaks=$(grep -c "unreferenced object" /sys/kernel/debug/kmemleak)
+		echo "# kmemleak: $leaks suspected leaks"
+		[ "$leaks" -eq 0 ] || { head -n 30 /sys/kernel/debug/kmemleak | sed 's/^/# /'; return 1; }
+	fi
+}
+
 run_case() {
 	local name=$1 ret
 	shift
@@ -57,9 +178,17 @@ run_case() {
 	esac
 }
 
-require_cmds ip ping tcpdump modprobe
+require_cmds ip ping tcpdump modprobe insmod rmmod
+debugfs_mount
 
 ktap_print_header
-ktap_set_plan 1
+ktap_set_plan 8
 run_case "software IPsec, routed networks: 16.0.0.1 <-> 48.0.0.1 over ESP" case_software
+run_case "packet offload, no hook: 48.0.0.1 FAILED on p0 (the reported bug)" case_bug_without_hook
+run_case "packet offload, Rust hook: 16.0.0.1 -> 48.0.0.1 sent directly" case_fixed_with_hook "$XDT_MODULE"
+run_case "packet offload, Rust hook: 48.0.0.1 -> 16.0.0.1 (NIC decrypts, replies direct)" case_reverse "$XDT_MODULE"
+run_case "packet offload, C reference hook: 16.0.0.1 -> 48.0.0.1 sent directly" case_fixed_with_hook "$XDT_CREF_MODULE"
+run_case "packet offload, C reference hook: 48.0.0.1 -> 16.0.0.1" case_reverse "$XDT_CREF_MODULE"
+run_case "hook slot: second registrant gets -EBUSY" case_second_registrant
+run_case "module: ${LOAD_CYCLES:-100} load/unload cycles, no leak" case_load_cycles
 ktap_finished
