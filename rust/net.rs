@@ -110,8 +110,8 @@ impl XfrmState {
         // state is added and does not change afterwards.
         let kind = unsafe { (*self.as_ptr()).xso.type_() };
         match u32::from(kind) {
-            bindings::xfrm_dev_offload_type_XFRM_DEV_OFFLOAD_PACKET => Offload::Packet,
-            bindings::xfrm_dev_offload_type_XFRM_DEV_OFFLOAD_CRYPTO => Offload::Crypto,
+            bindings::XFRM_DEV_OFFLOAD_PACKET => Offload::Packet,
+            bindings::XFRM_DEV_OFFLOAD_CRYPTO => Offload::Crypto,
             _ => Offload::None,
         }
     }
@@ -244,14 +244,20 @@ impl Skb {
     /// Replaces the xfrm bundle dst with the route under it, the one the
     /// packet follows once the hardware has encapsulated it.
     pub(crate) fn pop_xfrm_dst(&mut self) -> Result {
-        // SAFETY: `self` owns the skb (type invariant). `skb_dst_pop()`
-        // returns a counted reference to the child, or null.
-        let child = unsafe { bindings::skb_dst_pop(self.as_ptr()) };
+        let skb = self.as_ptr();
+        // SAFETY: `self` owns the skb (type invariant), whose dst is an
+        // xfrm bundle entry; `dst_clone()` takes a reference to its child
+        // (or passes null through) before the skb drops the bundle.
+        let child = unsafe {
+            let child = bindings::dst_clone(bindings::xfrm_dst_child(bindings::skb_dst(skb)));
+            bindings::skb_dst_drop(skb);
+            child
+        };
         if child.is_null() {
             return Err(EHOSTUNREACH);
         }
-        // SAFETY: the skb takes over the reference `skb_dst_pop()` gave us.
-        unsafe { bindings::skb_dst_set(self.as_ptr(), child) };
+        // SAFETY: the skb takes over the reference `dst_clone()` took.
+        unsafe { bindings::skb_dst_set(skb, child) };
         Ok(())
     }
 
@@ -298,7 +304,12 @@ impl Skb {
         // `dev` is the device the skb is queued to next, which holds no
         // reference of its own (as in every transmit path).
         unsafe {
-            bindings::skb_set_dev(self.as_ptr(), dev.as_ptr());
+            // `skb->dev`, inside the anonymous unions of `struct sk_buff`.
+            (*self.as_ptr())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .dev = dev.as_ptr();
             bindings::__skb_push(self.as_ptr(), len.into());
         }
         Ok(())

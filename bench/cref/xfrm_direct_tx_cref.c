@@ -80,7 +80,9 @@ static int cref_direct_output(struct sock *sk, struct xfrm_state *x,
 	struct dst_entry *dst;
 	int err;
 
-	dst = skb_dst_pop(skb);
+	/* skb_dst_pop(), which is local to net/xfrm/xfrm_output.c */
+	dst = dst_clone(xfrm_dst_child(skb_dst(skb)));
+	skb_dst_drop(skb);
 	if (!dst)
 		return cref_drop(skb, x, CREF_DROP_NO_ROUTE,
 				 SKB_DROP_REASON_IP_OUTNOROUTES, -EHOSTUNREACH);
