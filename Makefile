@@ -4,7 +4,7 @@
 
 SHELL := /bin/bash
 S := scripts
-export KDIR FLAVOUR CACHE_DIR
+export KDIR FLAVOUR CACHE_DIR VERSION
 
 .PHONY: help deps kernel module vm unit rustfmtcheck checkpatch lint check demo \
 	patches patches-check bench check-debug clean
@@ -46,6 +46,10 @@ check:
 ## demo          the main job: build, boot, run the report's scenario with a readable report
 demo: module
 	@$(S)/demo.sh
+
+## patches       the netdev series with cover letter into patches/outgoing/v$(VERSION)
+patches: kernel
+	@$(S)/patches.sh
 
 ## clean         remove build outputs from the repository (the cache folder stays)
 clean:

@@ -90,6 +90,8 @@ run_checkpatch() {
 
 phase_checkpatch() {
 	gate "checkpatch.pl --strict patches/" "$OUT/checkpatch.log" run_checkpatch
+	gate "make patches: series applies to the base, checkpatch --strict clean" \
+		"$OUT/patches.log" env PATCHES_OUT="$OUT/outgoing" "$TOP/scripts/patches.sh"
 }
 
 phase_build() {

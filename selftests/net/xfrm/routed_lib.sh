@@ -51,6 +51,19 @@ NSIM_NE_ID=
 XDT_MODULE=${XDT_MODULE:-xfrm_direct_tx}
 XDT_CREF_MODULE=${XDT_CREF_MODULE:-xfrm_direct_tx_cref}
 
+# at_least WHAT GOT MIN / at_most WHAT GOT MAX: a check that says why.
+at_least() {
+	[ "${2:-0}" -ge "$3" ] && return 0
+	echo "# FAILED: $1: ${2:-none}, expected at least $3"
+	return 1
+}
+
+at_most() {
+	[ "${2:-0}" -le "$3" ] && return 0
+	echo "# FAILED: $1: ${2:-none}, expected at most $3"
+	return 1
+}
+
 # A command's failure ends the case, not the script.
 run() {
 	"$@" || { echo "# FAILED: $*" >&2; return 1; }
@@ -247,8 +260,9 @@ debugfs_mount() {
 # nsim_sa_packets ID DIR SPI: packets the emulated NIC processed for a SA.
 nsim_sa_packets() {
 	local f=/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet
-	sed -n "s/^packet sa $2 spi=$(printf 0x%08x "$3") .* packets=\([0-9]*\) .*/\1/p" "$f" 2>/dev/null |
-		head -n1
+	local spi
+	spi=$(printf 0x%08x "$3")
+	sed -n "s/^packet sa $2 spi=$spi .* packets=\([0-9]*\) .*/\1/p" "$f" 2>/dev/null | head -n1
 }
 
 # module_load NAME|PATH [PARAMS...]
