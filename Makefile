@@ -51,6 +51,10 @@ demo: module
 patches: kernel
 	@$(S)/patches.sh
 
+## bench         benchmark in one boot: Rust vs C hook, direct vs stock (not part of check)
+bench: module
+	@bench/run.sh
+
 ## clean         remove build outputs from the repository (the cache folder stays)
 clean:
 	@git clean -fdXq -- rust bench Kbuild

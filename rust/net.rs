@@ -254,7 +254,7 @@ impl Skb {
             child
         };
         if child.is_null() {
-            return Err(EHOSTUNREACH);
+            return Err(Error::from_errno(-(bindings::EHOSTUNREACH as c_int)));
         }
         // SAFETY: the skb takes over the reference `dst_clone()` took.
         unsafe { bindings::skb_dst_set(skb, child) };
@@ -323,8 +323,11 @@ impl Skb {
 
     /// Frees the skb, telling drop monitors why.
     pub(crate) fn drop_with(self, reason: DropReason) {
-        // SAFETY: the skb is ours to free.
-        unsafe { bindings::kfree_skb_reason(self.into_raw(), reason.raw()) };
+        // SAFETY: the skb is ours to free. `kfree_skb_reason()` is this
+        // with no socket.
+        unsafe {
+            bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.into_raw(), reason.raw())
+        };
     }
 }
 
@@ -341,7 +344,8 @@ impl Drop for Skb {
     fn drop(&mut self) {
         // SAFETY: the skb is ours to free (type invariant).
         unsafe {
-            bindings::kfree_skb_reason(
+            bindings::sk_skb_reason_drop(
+                core::ptr::null_mut(),
                 self.as_ptr(),
                 bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
             )

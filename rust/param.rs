@@ -37,15 +37,15 @@ const NAME: &core::ffi::CStr = c"xfrm_direct_tx.direct_transport";
 #[link_section = "__param"]
 #[used]
 static DIRECT_TRANSPORT_PARAM: KernelParam = KernelParam(bindings::kernel_param {
-    name: NAME.as_ptr(),
+    name: NAME.as_ptr().cast(),
+    // The module's own `struct module`, which the loader fills in.
     #[cfg(MODULE)]
-    // SAFETY: only the address of the module's own `struct module`.
-    mod_: unsafe { &raw const bindings::__this_module }.cast_mut(),
+    mod_: (&raw const bindings::__this_module).cast_mut(),
     #[cfg(not(MODULE))]
     mod_: core::ptr::null_mut(),
-    // SAFETY: only the address of the kernel's bool operations, which
-    // store a C `bool`: `AtomicBool` has the same layout.
-    ops: unsafe { &raw const bindings::param_ops_bool },
+    // The kernel's bool operations store a C `bool` through `arg`:
+    // `AtomicBool` has the same layout.
+    ops: &raw const bindings::param_ops_bool,
     perm: 0o644,
     level: -1,
     flags: 0,
@@ -54,13 +54,18 @@ static DIRECT_TRANSPORT_PARAM: KernelParam = KernelParam(bindings::kernel_param 
     },
 });
 
-#[cfg(MODULE)]
-#[link_section = ".modinfo"]
-#[used]
-static PARMTYPE: [u8; 30] = *b"parmtype=direct_transport:bool\0";
+/// A `.modinfo` line, as C's `MODULE_PARM_DESC()` and `module_param()` emit.
+macro_rules! modinfo {
+    ($name:ident, $line:literal) => {
+        #[cfg(MODULE)]
+        #[link_section = ".modinfo"]
+        #[used]
+        static $name: [u8; $line.len()] = *$line;
+    };
+}
 
-#[cfg(MODULE)]
-#[link_section = ".modinfo"]
-#[used]
-static PARM: [u8; 84] =
-    *b"parm=direct_transport:Send forwarded transport mode packets directly (default: N)\0";
+modinfo!(PARMTYPE, b"parmtype=direct_transport:bool\0");
+modinfo!(
+    PARM,
+    b"parm=direct_transport:Send forwarded transport mode packets directly (default: N)\0"
+);

@@ -46,6 +46,35 @@ enum Failure {
     Headroom,
 }
 
+impl Failure {
+    /// The module counter, the drop reason and the errno returned to the
+    /// caller of `xfrm_output()`.
+    fn accounting(self) -> (Counter, DropReason, u32) {
+        match self {
+            Failure::NoRoute => (
+                Counter::DropNoRoute,
+                DropReason::NoRoute,
+                bindings::EHOSTUNREACH,
+            ),
+            Failure::NoDevice => (
+                Counter::DropNoDevice,
+                DropReason::DeviceNotReady,
+                bindings::ENODEV,
+            ),
+            Failure::DeviceDown => (
+                Counter::DropDeviceDown,
+                DropReason::DeviceNotReady,
+                bindings::ENETDOWN,
+            ),
+            Failure::Headroom => (
+                Counter::DropHeadroom,
+                DropReason::NoMemory,
+                bindings::ENOMEM,
+            ),
+        }
+    }
+}
+
 /// The registered hook and the counters it updates.
 ///
 /// `raw` is what C holds; the callback gets back to the rest with
@@ -98,20 +127,11 @@ impl Hook {
     /// Frees a packet that cannot be sent, counting it in the module's
     /// counters and the XFRM MIB.
     fn drop(&self, skb: Skb, x: &XfrmState, failure: Failure) -> c_int {
-        let (counter, reason, err) = match failure {
-            Failure::NoRoute => (Counter::DropNoRoute, DropReason::NoRoute, EHOSTUNREACH),
-            Failure::NoDevice => (Counter::DropNoDevice, DropReason::DeviceNotReady, ENODEV),
-            Failure::DeviceDown => (
-                Counter::DropDeviceDown,
-                DropReason::DeviceNotReady,
-                ENETDOWN,
-            ),
-            Failure::Headroom => (Counter::DropHeadroom, DropReason::NoMemory, ENOMEM),
-        };
+        let (counter, reason, errno) = failure.accounting();
         self.counters.inc(counter);
         x.net().count_xfrm_out_error();
         skb.drop_with(reason);
-        err.to_errno()
+        -(errno as c_int)
     }
 
     /// The `output` callback of `struct xfrm_dev_output_hook`.
