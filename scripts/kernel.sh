@@ -82,25 +82,34 @@ series_files() {
 	find "$TOP/patches" -maxdepth 1 -name '[0-9]*.patch' | sort
 }
 
+# Build the series as commits on `base` without touching the work tree
+# (a scratch index and `git apply --cached`), then check it out: git only
+# rewrites the files that differ from what is checked out, so a changed
+# patch rebuilds what it touches and nothing else.
 apply_series() {
-	local hash p out file
+	local hash p out file idx commit tree subject
 	hash=$(series_files | xargs -r cat | sha256sum | cut -c1-16)
 	if [ "$(cat "$SRC/.git/xdt-series" 2>/dev/null)" = "$hash" ] &&
 	   [ -z "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
 		return 0
 	fi
 	rm -f "$SRC/.git/xdt-series"
-	git -C "$SRC" am --abort >/dev/null 2>&1 || true
-	git -C "$SRC" checkout -q -f -B series base
-	git -C "$SRC" clean -fdq
+	idx=$(mktemp "$SRC/.git/xdt-index.XXXXXX")
+	commit=$(git -C "$SRC" rev-parse base)
+	GIT_INDEX_FILE=$idx git -C "$SRC" read-tree base
 	for p in $(series_files); do
-		if ! out=$(git -C "$SRC" am -q "$p" 2>&1); then
-			file=$(printf '%s\n' "$out" | sed -n 's/^error: patch failed: \([^:]*\):.*/\1/p; s/^error: \([^:]*\): does not exist in index/\1/p' | head -n1)
-			git -C "$SRC" am --abort >/dev/null 2>&1 || true
+		if ! out=$(GIT_INDEX_FILE=$idx git -C "$SRC" apply --cached "$p" 2>&1); then
+			rm -f "$idx"
 			printf '%s\n' "$out" >&2
+			file=$(printf '%s\n' "$out" | sed -n 's/^error: patch failed: \([^:]*\):.*/\1/p; s/^error: \([^:]*\): does not exist in index/\1/p' | head -n1)
 			die "patch ${p#"$TOP"/} does not apply to $(git -C "$SRC" log -1 --format=%s base)${file:+: $file}"
 		fi
+		tree=$(GIT_INDEX_FILE=$idx git -C "$SRC" write-tree)
+		subject=$(sed -n 's/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//p' "$p" | head -n1)
+		commit=$(git -C "$SRC" commit-tree "$tree" -p "$commit" -m "${subject:-$(basename "$p")}")
 	done
+	rm -f "$idx"
+	git -C "$SRC" checkout -q -f -B series "$commit"
 	echo "$hash" >"$SRC/.git/xdt-series"
 	log "applied $(series_files | wc -l) patches"
 }

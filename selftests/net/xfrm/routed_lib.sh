@@ -246,6 +246,21 @@ capture_count() {
 	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
 }
 
+# run_case NAME FUNCTION [ARGS...]: one KTAP result; the function returns
+# 0, $KSFT_SKIP or anything else for a failure.
+run_case() {
+	local name=$1 ret
+	shift
+	"$@"
+	ret=$?
+	${CASE_CLEANUP:-topo_cleanup}
+	case $ret in
+	0) ktap_test_pass "$name" ;;
+	"$KSFT_SKIP") ktap_test_skip "$name" ;;
+	*) ktap_test_fail "$name" ;;
+	esac
+}
+
 # Learn the peer's MAC on the ciphered segment, as IKE traffic would have
 # before any SA exists: the emulated NIC addresses ESP to it.
 prime_peer_neigh() {

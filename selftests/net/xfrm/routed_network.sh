@@ -169,18 +169,6 @@ case_load_cycles() {
 	fi
 }
 
-run_case() {
-	local name=$1 ret
-	shift
-	"$@"
-	ret=$?
-	topo_cleanup
-	case $ret in
-	0) ktap_test_pass "$name" ;;
-	"$KSFT_SKIP") ktap_test_skip "$name" ;;
-	*) ktap_test_fail "$name" ;;
-	esac
-}
 
 require_cmds ip ping tcpdump modprobe insmod rmmod
 debugfs_mount

@@ -1,0 +1,163 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# netdevsim IPsec packet offload emulation against a software IPsec peer.
+#
+#   $A: netdevsim p0, packet offload    $B: netdevsim p0, software IPsec
+#   192.168.1.1/24, 2001:db8:1::1/64    192.168.1.2/24, 2001:db8:1::2/64
+#   10.1.0.1, 2001:db8:a::1             10.2.0.1, 2001:db8:b::1
+#
+# Traffic is generated on $A, so it takes the stock packet offload path,
+# which resolves a neighbour for the inner destination on p0: the inner
+# addresses are on p0 too, so that resolution succeeds (the connected
+# case; routed_network.sh has the routed one). Each case checks both directions and the counters on
+# both sides: the emulated NIC's per-SA counters on $A, the software SAs'
+# on $B.
+
+source "$(dirname "$(readlink -f "$0")")/routed_lib.sh"
+
+PING_COUNT=${PING_COUNT:-4}
+A_ID= B_ID=
+
+cleanup() {
+	cleanup_all_ns
+	nsim_del "$A_ID" "$B_ID"
+	A_ID= B_ID=
+}
+trap cleanup EXIT
+CASE_CLEANUP=cleanup
+
+setup() {
+	cleanup
+	modprobe -q netdevsim 2>/dev/null
+	[ -w "$NSIM_SYS/new_device" ] || return "$KSFT_SKIP"
+	setup_ns A B || return 1
+	A_ID=$(nsim_add "$A" p0) || return 1
+	B_ID=$(nsim_add "$B" p0) || return 1
+	nsim_link "$A" p0 "$B" p0 || return 1
+	ip -n "$A" addr add 192.168.1.1/24 dev p0
+	ip -n "$B" addr add 192.168.1.2/24 dev p0
+	ip -n "$A" addr add 2001:db8:1::1/64 dev p0 nodad
+	ip -n "$B" addr add 2001:db8:1::2/64 dev p0 nodad
+	ip -n "$A" addr add 10.1.0.1/32 dev p0
+	ip -n "$B" addr add 10.2.0.1/32 dev p0
+	ip -n "$A" addr add 2001:db8:a::1/128 dev p0 nodad
+	ip -n "$B" addr add 2001:db8:b::1/128 dev p0 nodad
+	ip -n "$A" link set p0 up
+	ip -n "$B" link set p0 up
+	ip -n "$A" route add 10.2.0.1/32 via 192.168.1.2
+	ip -n "$B" route add 10.1.0.1/32 via 192.168.1.1
+	ip -n "$A" route add 2001:db8:b::1/128 via 2001:db8:1::2
+	ip -n "$B" route add 2001:db8:a::1/128 via 2001:db8:1::1
+	ip netns exec "$A" ping -q -c 1 -W 2 192.168.1.2 >/dev/null &&
+		ip netns exec "$A" ping -q -c 1 -W 2 2001:db8:1::2 >/dev/null
+}
+
+# sa_pair MODE OUTER_A OUTER_B INNER_A INNER_B [SEQ]: SAs and policies
+# on both sides, packet offload on $A; SEQ starts every sequence number.
+sa_pair() {
+	local mode=$1 oa=$2 ob=$3 ia=$4 ib=$5 out=() in=()
+	local off="offload packet dev p0"
+	[ -z "${6:-}" ] || { out=(replay-oseq "$6"); in=(replay-seq "$6"); }
+	run ip -n "$A" xfrm state add src "$oa" dst "$ob" proto esp spi 0x100 reqid 1 \
+		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 \
+		"${out[@]}" $off dir out || return 1
+	run ip -n "$A" xfrm state add src "$ob" dst "$oa" proto esp spi 0x200 reqid 2 \
+		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_IN" 128 \
+		"${in[@]}" $off dir in || return 1
+	run ip -n "$A" xfrm policy add src "$ia" dst "$ib" dir out \
+		tmpl src "$oa" dst "$ob" proto esp reqid 1 mode "$mode" $off dir out || return 1
+	run ip -n "$A" xfrm policy add src "$ib" dst "$ia" dir in \
+		tmpl src "$ob" dst "$oa" proto esp reqid 2 mode "$mode" $off dir in || return 1
+	run ip -n "$B" xfrm state add src "$oa" dst "$ob" proto esp spi 0x100 reqid 1 \
+		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 \
+		"${in[@]}" || return 1
+	run ip -n "$B" xfrm state add src "$ob" dst "$oa" proto esp spi 0x200 reqid 2 \
+		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_IN" 128 \
+		"${out[@]}" || return 1
+	run ip -n "$B" xfrm policy add src "$ib" dst "$ia" dir out \
+		tmpl src "$ob" dst "$oa" proto esp reqid 2 mode "$mode" || return 1
+	run ip -n "$B" xfrm policy add src "$ia" dst "$ib" dir in \
+		tmpl src "$oa" dst "$ob" proto esp reqid 1 mode "$mode" || return 1
+}
+
+# traffic OUTER_A OUTER_B PING_SRC PING_DST: ping from $A, then check the
+# NIC counters on $A and the software SA counters on $B.
+traffic() {
+	local oa=$1 ob=$2 src=$3 dst=$4 tx rx b_in b_out
+	run ip netns exec "$A" ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I "$src" "$dst" || return 1
+	tx=$(nsim_sa_packets "$A_ID" out 0x100)
+	rx=$(nsim_sa_packets "$A_ID" in 0x200)
+	b_in=$(xfrm_packets "$B" "$oa" "$ob" 0x100)
+	b_out=$(xfrm_packets "$B" "$ob" "$oa" 0x200)
+	echo "# NIC tx $tx rx $rx; software peer decrypted $b_in, encrypted $b_out"
+	at_least "NIC out SA packets" "$tx" "$PING_COUNT" &&
+		at_least "NIC in SA packets" "$rx" "$PING_COUNT" &&
+		at_least "peer in SA packets" "$b_in" "$PING_COUNT" &&
+		at_least "peer out SA packets" "$b_out" "$PING_COUNT"
+}
+
+case_tunnel4() {
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1
+}
+
+case_tunnel6() {
+	setup || return
+	sa_pair tunnel 2001:db8:1::1 2001:db8:1::2 2001:db8:a::1/128 2001:db8:b::1/128 ||
+		return 1
+	traffic 2001:db8:1::1 2001:db8:1::2 2001:db8:a::1 2001:db8:b::1
+}
+
+case_4in6() {
+	setup || return
+	sa_pair tunnel 2001:db8:1::1 2001:db8:1::2 10.1.0.1/32 10.2.0.1/32 || return 1
+	traffic 2001:db8:1::1 2001:db8:1::2 10.1.0.1 10.2.0.1
+}
+
+case_6in4() {
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 2001:db8:a::1/128 2001:db8:b::1/128 || return 1
+	traffic 192.168.1.1 192.168.1.2 2001:db8:a::1 2001:db8:b::1
+}
+
+case_transport4() {
+	setup || return
+	sa_pair transport 192.168.1.1 192.168.1.2 192.168.1.1/32 192.168.1.2/32 || return 1
+	traffic 192.168.1.1 192.168.1.2 192.168.1.1 192.168.1.2
+}
+
+case_transport6() {
+	setup || return
+	sa_pair transport 2001:db8:1::1 2001:db8:1::2 2001:db8:1::1/128 2001:db8:1::2/128 ||
+		return 1
+	traffic 2001:db8:1::1 2001:db8:1::2 2001:db8:1::1 2001:db8:1::2
+}
+
+# ESN: both out sequence numbers start just below 2^32, so the pings
+# carry the high half over in both directions.
+case_esn_wrap() {
+	local seq
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 4294967294 || return 1
+	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1 || return 1
+	seq=$(sed -n 's/^packet sa out spi=0x00000100 .* seq=\([0-9]*\) .*/\1/p' \
+		"/sys/kernel/debug/netdevsim/netdevsim$A_ID/ports/0/ipsec_packet")
+	echo "# NIC out sequence number now $seq"
+	at_least "NIC out sequence number past 2^32" "$seq" 4294967297
+}
+
+require_cmds ip ping
+debugfs_mount
+
+ktap_print_header
+ktap_set_plan 7
+run_case "tunnel, IPv4 in IPv4" case_tunnel4
+run_case "tunnel, IPv6 in IPv6" case_tunnel6
+run_case "tunnel, IPv4 in IPv6" case_4in6
+run_case "tunnel, IPv6 in IPv4" case_6in4
+run_case "transport, IPv4" case_transport4
+run_case "transport, IPv6" case_transport6
+run_case "ESN: sequence numbers cross 2^32 both ways" case_esn_wrap
+ktap_finished
