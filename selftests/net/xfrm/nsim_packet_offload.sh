@@ -148,11 +148,51 @@ case_esn_wrap() {
 	at_least "NIC out sequence number past 2^32" "$seq" 4294967297
 }
 
-require_cmds ip ping
+# nsim_port_counter ID NAME: a port counter of the emulation.
+nsim_port_counter() {
+	sed -n "s/.* $2=\([0-9]*\).*/\1/p" \
+		"/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet" | head -n1
+}
+
+# A replayed frame and one with a forged sequence number (so a bad ICV)
+# reach $A's NIC: both dropped and counted, neither delivered.
+case_replay_badicv() {
+	local cap rx0 rx1 replay0 replay1 icv0 icv1 sa_replay sa_icv
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	cap=$(mktemp)
+	capture_start "$B" p0 "$cap"
+	run ip netns exec "$A" ping -q -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 ||
+		{ capture_stop; rm -f "$cap"; return 1; }
+	capture_stop
+	rx0=$(nsim_sa_packets "$A_ID" in 0x200)
+	replay0=$(nsim_port_counter "$A_ID" rx_replay)
+	icv0=$(nsim_port_counter "$A_ID" rx_bad_icv)
+	ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 replay &&
+		ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 badicv
+	local ret=$?
+	rm -f "$cap"
+	[ $ret -eq 0 ] || { echo "# FAILED: could not inject"; return 1; }
+	sleep 0.5
+	rx1=$(nsim_sa_packets "$A_ID" in 0x200)
+	replay1=$(nsim_port_counter "$A_ID" rx_replay)
+	icv1=$(nsim_port_counter "$A_ID" rx_bad_icv)
+	sa_replay=$(ip -n "$A" -s xfrm state get src 192.168.1.2 dst 192.168.1.1 proto esp \
+		spi 0x200 | sed -n 's/.*replay \([0-9]*\) .*/\1/p')
+	sa_icv=$(ip -n "$A" -s xfrm state get src 192.168.1.2 dst 192.168.1.1 proto esp \
+		spi 0x200 | sed -n 's/.*integrity \([0-9]*\).*/\1/p')
+	echo "# NIC rx: $rx0 -> $rx1, replay drops: $replay0 -> $replay1," \
+		"bad ICV drops: $icv0 -> $icv1; state stats: replay $sa_replay integrity $sa_icv"
+	at_most "packets delivered from injected frames" $((rx1 - rx0)) 0 &&
+		at_least "replay drops" $((replay1 - replay0)) 1 &&
+		at_least "bad ICV drops" $((icv1 - icv0)) 1
+}
+
+require_cmds ip ping tcpdump python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 8
 run_case "tunnel, IPv4 in IPv4" case_tunnel4
 run_case "tunnel, IPv6 in IPv6" case_tunnel6
 run_case "tunnel, IPv4 in IPv6" case_4in6
@@ -160,4 +200,5 @@ run_case "tunnel, IPv6 in IPv4" case_6in4
 run_case "transport, IPv4" case_transport4
 run_case "transport, IPv6" case_transport6
 run_case "ESN: sequence numbers cross 2^32 both ways" case_esn_wrap
+run_case "RX: replayed and forged (bad ICV) frames dropped and counted" case_replay_badicv
 ktap_finished
