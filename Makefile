@@ -7,7 +7,7 @@ S := scripts
 export KDIR FLAVOUR CACHE_DIR VERSION
 
 .PHONY: help deps kernel module vm unit rustfmtcheck checkpatch lint check demo \
-	patches patches-check bench check-debug clean
+	patches bench check-debug clean
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
@@ -42,6 +42,11 @@ checkpatch: kernel
 ## check         the test command: unit tests, quality gates, build, boot, kselftests
 check:
 	@$(S)/check.sh all
+
+## check-debug   `make check` on a second kernel with KASAN, lockdep, kmemleak,
+##               DEBUG_NET and refcount trackers (own build folder; slow)
+check-debug:
+	@FLAVOUR=debug $(S)/check.sh all
 
 ## demo          the main job: build, boot, run the report's scenario with a readable report
 demo: module

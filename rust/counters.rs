@@ -182,12 +182,22 @@ impl CountersFile {
         Self { dir }
     }
 
+    /// `open` of the counters file.
+    ///
+    /// # Safety
+    ///
+    /// Called by debugfs only, with the file's inode and `file`.
     unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         // SAFETY: debugfs passes the inode of our file, whose private data
         // is the `Counters` given to `new`.
         unsafe { bindings::single_open(file, Some(Self::show), (*inode).i_private) }
     }
 
+    /// `show` of the counters file's `seq_file`.
+    ///
+    /// # Safety
+    ///
+    /// Called by `seq_read()` only, on a file opened by [`Self::open`].
     unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
         // SAFETY: `single_open()` stored the `Counters` pointer, which is
         // live while the file exists (type invariant).

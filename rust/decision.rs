@@ -7,7 +7,7 @@
 
 /// How an xfrm state is offloaded (`enum xfrm_dev_offload_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Offload {
+pub(crate) enum Offload {
     /// Software IPsec.
     None,
     /// The NIC encrypts; the stack builds the ESP packet.
@@ -18,7 +18,7 @@ pub enum Offload {
 
 /// The state's encapsulation mode (`XFRM_MODE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// ESP between the IP header and the payload.
     Transport,
     /// The whole packet inside a new outer IP header.
@@ -29,7 +29,7 @@ pub enum Mode {
 
 /// Where the packet comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Routed through this host (`skb->sk == NULL`).
     Forwarded,
     /// Sent by a local socket.
@@ -38,7 +38,7 @@ pub enum Origin {
 
 /// What the module does with a packet offered by the hook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Queue it on the state's offload device, skipping neighbour
     /// resolution: the hardware writes the L2 and outer headers.
     Direct,
@@ -48,7 +48,7 @@ pub enum Verdict {
 
 /// Why a packet was left to the stock path. Each has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeclineReason {
+pub(crate) enum DeclineReason {
     /// Not a packet-offload state; the hook is only offered those, so
     /// this counts a caller bug rather than traffic.
     NotPacketOffload,
@@ -65,7 +65,7 @@ pub enum DeclineReason {
 /// Decides the fate of one packet.
 ///
 /// `direct_transport` is the module parameter of the same name.
-pub const fn decide(
+pub(crate) const fn decide(
     offload: Offload,
     mode: Mode,
     origin: Origin,

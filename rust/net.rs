@@ -269,11 +269,18 @@ impl Skb {
 
     /// Runs the dst's `local_out` (the netfilter `LOCAL_OUT` hook).
     ///
-    /// The skb must carry a dst, as [`Self::pop_xfrm_dst`] leaves it.
+    /// An skb without a dst (never the case after [`Self::pop_xfrm_dst`])
+    /// has nowhere to go and is dropped.
     pub(crate) fn local_out(self, net: &Net, sk: Option<&Sock>) -> LocalOut {
         let skb = self.as_ptr();
-        // SAFETY: `self` owns the skb, which has a dst (see above).
-        let ops = unsafe { (*bindings::skb_dst(skb)).ops };
+        // SAFETY: `self` owns the skb.
+        let dst = unsafe { bindings::skb_dst(skb) };
+        if dst.is_null() {
+            self.drop_with(DropReason::NoRoute);
+            return LocalOut::Consumed(-(bindings::EHOSTUNREACH as c_int));
+        }
+        // SAFETY: `dst` is the skb's live dst.
+        let ops = unsafe { (*dst).ops };
         // SAFETY: a dst's `ops` is set at allocation and never null.
         let Some(local_out) = (unsafe { (*ops).local_out }) else {
             // IPv4 and IPv6 both have one; anything else is not ours.

@@ -37,8 +37,8 @@ mkdir -p "$OUTDIR"
 OUTDIR=$(realpath "$OUTDIR")
 CONSOLE=$OUTDIR/console.log
 
-VNG=(vng --run "$BUILD" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
-	--rwdir "$OUTDIR" --rwdir "$TOP" --rwdir "$SRC" --verbose)
+VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
+	--rwdir "$OUTDIR" --rwdir "$(readlink -f "$SRC")" --verbose)
 
 accel_args() {
 	local probe=$CACHE_DIR/kvm-probe.$(cat /proc/sys/kernel/random/boot_id)
@@ -64,17 +64,32 @@ mapfile -t ACCEL < <(accel_args)
 printf '%s\n' "$*" >"$OUTDIR/cmd"
 # The guest writes its exit status itself: that tells a command that
 # failed from a guest that never got to run it.
-GUEST="cd $(printf %q "$PWD") && ( $* ); echo \$? > $(printf %q "$OUTDIR/rc")"
-rm -f "$OUTDIR/rc"
+# The kernel log is saved too: the console may be quieter than dmesg.
+# With --verbose the guest's stdout is the console: the command writes to
+# out.log instead, which is shown here as it grows.
+GUEST="cd $(printf %q "$PWD") && ( $* ) > $(printf %q "$OUTDIR/out.log") 2>&1; rc=\$?;"
+GUEST+=" dmesg > $(printf %q "$OUTDIR/dmesg.log");"
+GUEST+=" echo \$rc > $(printf %q "$OUTDIR/rc")"
+rm -f "$OUTDIR/rc" "$OUTDIR/dmesg.log"
+: >"$OUTDIR/out.log"
 log "booting $(basename "$(readlink -f "$BUILD")") (${ACCEL[*]:-kvm}, limit ${TIMEOUT}s)"
+tail -n +1 -F "$OUTDIR/out.log" 2>/dev/null &
+tail_pid=$!
 set +e
-timeout -k 15 "$TIMEOUT" "${VNG[@]}" "${ACCEL[@]}" --exec "$GUEST" 2>"$CONSOLE"
+timeout -k 15 "$TIMEOUT" "${VNG[@]}" "${ACCEL[@]}" --exec "$GUEST" >"$CONSOLE" 2>&1 </dev/null
 vng_rc=$?
 set -e
+sleep 0.5
+kill "$tail_pid" 2>/dev/null
+wait "$tail_pid" 2>/dev/null || true
 
-if grep -Eq "$SPLAT" "$CONSOLE"; then
-	echo "---- kernel report on the guest console ($CONSOLE) ----" >&2
-	grep -E -B2 -A25 "$SPLAT" "$CONSOLE" | head -n 80 >&2
+for log in "$CONSOLE" "$OUTDIR/dmesg.log"; do
+	[ -f "$log" ] && grep -Eq "$SPLAT" "$log" && break
+	log=
+done
+if [ -n "$log" ]; then
+	echo "---- kernel report in the guest log ($log) ----" >&2
+	grep -E -B2 -A25 "$SPLAT" "$log" | head -n 80 >&2
 	echo "----" >&2
 	echo "error: the guest kernel reported a problem (see above)" >&2
 	exit 125

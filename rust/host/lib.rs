@@ -7,5 +7,8 @@
 #[cfg(test)]
 extern crate std;
 
+// The module's items are `pub(crate)`, as in the kernel crate; outside
+// the tests nothing here uses them.
+#[cfg_attr(not(test), allow(dead_code))]
 #[path = "../decision.rs"]
-pub mod decision;
+mod decision;

@@ -60,15 +60,15 @@ sa_pair() {
 	local off="offload packet dev p0"
 	[ -z "${6:-}" ] || { out=(replay-oseq "$6"); in=(replay-seq "$6"); }
 	run ip -n "$A" xfrm state add src "$oa" dst "$ob" proto esp spi 0x100 reqid 1 \
-		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 \
+		mode "$mode" flag esn replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" 128 \
 		"${out[@]}" $off dir out || return 1
 	run ip -n "$A" xfrm state add src "$ob" dst "$oa" proto esp spi 0x200 reqid 2 \
 		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_IN" 128 \
 		"${in[@]}" $off dir in || return 1
 	run ip -n "$A" xfrm policy add src "$ia" dst "$ib" dir out \
-		tmpl src "$oa" dst "$ob" proto esp reqid 1 mode "$mode" $off dir out || return 1
+		tmpl src "$oa" dst "$ob" proto esp reqid 1 mode "$mode" $off || return 1
 	run ip -n "$A" xfrm policy add src "$ib" dst "$ia" dir in \
-		tmpl src "$ob" dst "$oa" proto esp reqid 2 mode "$mode" $off dir in || return 1
+		tmpl src "$ob" dst "$oa" proto esp reqid 2 mode "$mode" $off || return 1
 	run ip -n "$B" xfrm state add src "$oa" dst "$ob" proto esp spi 0x100 reqid 1 \
 		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 \
 		"${in[@]}" || return 1

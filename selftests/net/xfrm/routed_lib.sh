@@ -184,24 +184,28 @@ topo_create() {
 
 # xfrm_tunnel NS LOCAL REMOTE LOCAL_NET REMOTE_NET SPI_OUT KEY_OUT SPI_IN KEY_IN [OFFLOAD_ARGS]
 # One tunnel endpoint: an out SA and an in SA, out/in/fwd policies.
-# OFFLOAD_ARGS, e.g. "offload packet dev p0", adds "dir out|in" per object.
+# OFFLOAD_ARGS, e.g. "offload packet dev p0", offloads the SAs (with "dir
+# out|in") and the out and in policies; fwd policies cannot be offloaded.
 xfrm_tunnel() {
 	local ns=$1 l=$2 r=$3 lnet=$4 rnet=$5 spi_o=$6 key_o=$7 spi_i=$8 key_i=$9
-	local off=${10:-} off_out= off_in=
+	local off=${10:-} off_out= off_in= out_window=$REPLAY
 	if [ -n "$off" ]; then
 		off_out="$off dir out"
 		off_in="$off dir in"
+		# An SA with a direction: no replay window on the sending side.
+		out_window=0
 	fi
 	run ip -n "$ns" xfrm state add src "$l" dst "$r" proto esp spi "$spi_o" \
-		reqid 1 mode tunnel flag esn replay-window "$REPLAY" \
+		reqid 1 mode tunnel flag esn replay-window "$out_window" \
 		aead "$AEAD_ALG" "$key_o" "$ICV_BITS" $off_out || return 1
 	run ip -n "$ns" xfrm state add src "$r" dst "$l" proto esp spi "$spi_i" \
 		reqid 2 mode tunnel flag esn replay-window "$REPLAY" \
 		aead "$AEAD_ALG" "$key_i" "$ICV_BITS" $off_in || return 1
+	# A policy's offload takes its direction from the policy.
 	run ip -n "$ns" xfrm policy add src "$lnet" dst "$rnet" dir out \
-		tmpl src "$l" dst "$r" proto esp reqid 1 mode tunnel $off_out || return 1
+		tmpl src "$l" dst "$r" proto esp reqid 1 mode tunnel $off || return 1
 	run ip -n "$ns" xfrm policy add src "$rnet" dst "$lnet" dir in \
-		tmpl src "$r" dst "$l" proto esp reqid 2 mode tunnel $off_in || return 1
+		tmpl src "$r" dst "$l" proto esp reqid 2 mode tunnel $off || return 1
 	run ip -n "$ns" xfrm policy add src "$rnet" dst "$lnet" dir fwd \
 		tmpl src "$r" dst "$l" proto esp reqid 2 mode tunnel || return 1
 }
@@ -226,9 +230,11 @@ gw_neigh() {
 	ip -n "$GW" neigh show dev "$1" to "$2" 2>/dev/null
 }
 
-# capture_start NS DEV FILE: record the segment's packets into FILE.
+# capture_start NS DEV FILE [TCPDUMP_ARGS...]: record packets into FILE.
 capture_start() {
-	ip netns exec "$1" tcpdump -i "$2" -n -U -w "$3" 2>/dev/null &
+	local ns=$1 dev=$2 file=$3
+	shift 3
+	ip netns exec "$ns" tcpdump -i "$dev" -n -U -w "$file" "$@" 2>/dev/null &
 	CAPTURE_PID=$!
 	# tcpdump has no readiness signal: wait until it holds the socket.
 	slowwait 5 sh -c "ls -l /proc/$CAPTURE_PID/fd 2>/dev/null | grep -q socket"

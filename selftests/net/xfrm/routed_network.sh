@@ -19,23 +19,31 @@ trap cleanup EXIT
 # cases are compared with. 16.0.0.1 reaches 48.0.0.1 and back, only ESP
 # crosses the ciphered segment, and both SAs on $GW count the packets.
 case_software() {
-	local cap out_before in_before out_after in_after esp icmp
+	local cap_gw cap_ne out_before in_before out_after in_after esp icmp
 	topo_create || return
 	xfrm_setup || return 1
-	cap=$(mktemp)
+	cap_gw=$(mktemp)
+	cap_ne=$(mktemp)
 
 	out_before=$(xfrm_packets "$GW" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
 	in_before=$(xfrm_packets "$GW" "$NE_ADDR" "$GW_ADDR" "$SPI_IN")
-	capture_start "$NE" p0 "$cap"
-	run ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I 16.0.0.1 48.0.0.1 ||
-		{ capture_stop; rm -f "$cap"; return 1; }
+	# What each side puts on the ciphered segment. (On receive, taps see
+	# the ESP packet and then the decrypted one, hence egress only.)
+	capture_start "$GW" p0 "$cap_gw" -Q out
+	local gw_pid=$CAPTURE_PID
+	capture_start "$NE" p0 "$cap_ne" -Q out
+	run ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I 16.0.0.1 48.0.0.1
+	local ret=$?
+	capture_stop
+	CAPTURE_PID=$gw_pid
 	capture_stop
 	out_after=$(xfrm_packets "$GW" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
 	in_after=$(xfrm_packets "$GW" "$NE_ADDR" "$GW_ADDR" "$SPI_IN")
 
-	esp=$(capture_count "$cap" esp)
-	icmp=$(capture_count "$cap" icmp)
-	rm -f "$cap"
+	esp=$(( $(capture_count "$cap_gw" esp) + $(capture_count "$cap_ne" esp) ))
+	icmp=$(( $(capture_count "$cap_gw" icmp) + $(capture_count "$cap_ne" icmp) ))
+	rm -f "$cap_gw" "$cap_ne"
+	[ $ret -eq 0 ] || return 1
 	echo "# ESP on the ciphered segment: $esp, clear ICMP: $icmp"
 	echo "# GW SA $SPI_OUT: $out_before -> $out_after packets," \
 		"SA $SPI_IN: $in_before -> $in_after"
