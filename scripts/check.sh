@@ -109,14 +109,16 @@ phase_selftests() {
 		XDT_MODULE="$TOP/rust/xfrm_direct_tx.ko" \
 		XDT_CREF_MODULE="$TOP/bench/cref/xfrm_direct_tx_cref.ko" \
 		make -s -C "$src/tools/testing/selftests" TARGETS=net/xfrm run_tests 2>&1 |
-		tee "$logf"
+		tee "$logf" | sed 's/^/# /'
+	# The runner's own KTAP is shown as diagnostics above; its cases are
+	# numbered into this document below.
 	rc=${PIPESTATUS[0]}
 	# Each case of each script is a result; a script that failed without a
 	# failing case (timeout, crash) is one more.
 	local script_failed=0 case_failed=0
 	while IFS= read -r line; do
 		case "$line" in
-		"# ok "*"# SKIP"*) result skip "selftest: ${line#\# ok }" ;;
+		"# ok "*"# SKIP"*) line=${line#\# ok }; result skip "selftest: ${line%% # SKIP*}" ;;
 		"# ok "*) result ok "selftest: ${line#\# ok }" ;;
 		"# not ok "*) case_failed=1; result fail "selftest: ${line#\# not ok }" ;;
 		"not ok "*) script_failed=1 ;;
