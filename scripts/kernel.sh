@@ -176,7 +176,7 @@ tree_state() {
 	{
 		git -C "$SRC" rev-parse HEAD
 		git -C "$SRC" status --porcelain --untracked-files=no
-		find "$TOP/selftests" -type f -print0 | sort -z | xargs -0 sha256sum
+		(cd "$TOP" && find selftests -type f -print0 | sort -z | xargs -0 sha256sum)
 		cat "$BUILD/.config"
 		echo "${KMAKE_FLAGS[*]}"
 	} | sha256sum | cut -c1-16
