@@ -2,7 +2,6 @@
 # Runs inside the VM (scripts/demo.sh): the report's routed network
 # scenario, first without the hook (the bug), then with the Rust module
 # (the fix), printing what an operator would look at.
-set -u
 SELFTEST_DIR=$1
 export XDT_MODULE=$2
 source "$SELFTEST_DIR/routed_lib.sh"
@@ -21,8 +20,8 @@ scenario() {
 	xfrm_setup "offload packet dev p0" || exit 1
 }
 
-section "Topology (report: 'LAB Topology'), IPSEC-GW = $GW, Simulated-NE = $NE"
 scenario
+section "Topology (report: 'LAB Topology'), IPSEC-GW = $GW, Simulated-NE = $NE"
 show "ip -n $GW -br address" "ipsec-gw:"
 show "ip -n $GW route" "ipsec-gw:"
 show "ip -n $GW xfrm state | grep -E '^src|offload|aead|mode'" "ipsec-gw:"
