@@ -18,6 +18,9 @@ for r in runs:
     groups[(r["mode"], r["variant"], r["size"])].append((pps, ns_per_pkt))
 
 def stat(vals):
+    vals = [v for v in vals if v == v]  # runs that delivered nothing have no cost
+    if not vals:
+        return float("nan"), float("nan")
     med = statistics.median(vals)
     spread = (max(vals) - min(vals)) / med * 100 if med else float("nan")
     return med, spread
@@ -28,7 +31,8 @@ for (mode, variant, size), vals in sorted(groups.items()):
     cpu, cspread = stat([v[1] for v in vals])
     table.append(dict(mode=mode, variant=variant, size=size, runs=len(vals),
                       pps_median=round(pps), pps_spread_pct=round(spp, 1),
-                      cpu_ns_per_pkt_median=round(cpu), cpu_spread_pct=round(cspread, 1)))
+                      cpu_ns_per_pkt_median=cpu if cpu != cpu else round(cpu),
+                      cpu_spread_pct=cspread if cspread != cspread else round(cspread, 1)))
 
 def find(mode, variant, size):
     return next((t for t in table if (t["mode"], t["variant"], t["size"]) == (mode, variant, size)), None)
