@@ -25,7 +25,7 @@ module: kernel
 
 ## vm CMD=...    boot the kernel and run CMD in it (VM_TIMEOUT=s, VM_ACCEL=kvm|tcg)
 vm: module
-	@$(S)/vm.sh -- $(CMD)
+	@$(S)/vm.sh -- "$(CMD)"
 
 ## unit          host-side unit tests of the module's decision logic (cargo test)
 unit:

@@ -89,6 +89,9 @@ main() {
 		log "pip install virtme-ng $VIRTME_NG_VERSION"
 		pip install --quiet --root-user-action=ignore "virtme-ng==$VIRTME_NG_VERSION"
 	fi
+	# The docs gate parses the rst page.
+	python3 -c "import docutils" 2>/dev/null ||
+		pip install --quiet --root-user-action=ignore "docutils==0.21.2"
 	log "dependencies ok"
 }
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Boot the kernel that `make kernel` built and run one command in it.
 #
-#   scripts/vm.sh [-t SECONDS] [-o OUTDIR] -- COMMAND...
+#   scripts/vm.sh [-t SECONDS] [-o OUTDIR] -- COMMAND [ARGS...]
+#
+# A single COMMAND argument is shell code (`-- 'a; b'`); with ARGS it is run
+# as that command with those arguments.
 #
 # The guest shares the host's root (read-only) through virtme-ng, with the
 # repository, the kernel tree and OUTDIR writable. KVM is probed once per
@@ -67,7 +70,13 @@ printf '%s\n' "$*" >"$OUTDIR/cmd"
 # The kernel log is saved too: the console may be quieter than dmesg.
 # With --verbose the guest's stdout is the console: the command writes to
 # out.log instead, which is shown here as it grows.
-GUEST="cd $(printf %q "$PWD") && ( $* ) > $(printf %q "$OUTDIR/out.log") 2>&1; rc=\$?;"
+# One argument is shell code; several are a command and its arguments.
+if [ $# -eq 1 ]; then
+	CMD=$1
+else
+	CMD=$(printf '%q ' "$@")
+fi
+GUEST="cd $(printf %q "$PWD") && ( $CMD ) > $(printf %q "$OUTDIR/out.log") 2>&1; rc=\$?;"
 GUEST+=" dmesg > $(printf %q "$OUTDIR/dmesg.log");"
 GUEST+=" echo \$rc > $(printf %q "$OUTDIR/rc")"
 rm -f "$OUTDIR/rc" "$OUTDIR/dmesg.log"
