@@ -6,6 +6,13 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # reuses them and `git status` stays clean.
 CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xfrm-direct-tx}
 
+# rustup's and pyenv's tools, when the caller's shell did not set them up
+# (CI runs non-interactive shells that skip ~/.bashrc).
+for d in "$HOME/.cargo/bin" "$HOME/.pyenv/shims" "$HOME/.pyenv/bin"; do
+	case ":$PATH:" in *":$d:"*) ;; *) [ -d "$d" ] && PATH=$d:$PATH ;; esac
+done
+export PATH
+
 log() { printf '>>> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
