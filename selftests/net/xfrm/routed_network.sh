@@ -136,6 +136,52 @@ case_reverse() {
 	return $ret
 }
 
+# Forwarded transport mode (16.0.0.1 -> Simulated-NE itself, ESP from
+# IPSEC-GW's NIC): the stock path while direct_transport is off, direct
+# output once it is set at run time; both deliver.
+case_transport_param() {
+	local m=$1 param value declined0 declined1 direct0 direct1 ret=0
+	offload_setup || return
+	run ip -n "$GW" xfrm state add src 16.0.0.1 dst "$NE_ADDR" proto esp spi 0x3000 \
+		reqid 3 mode transport flag esn replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" 128 \
+		$GW_OFFLOAD dir out || return 1
+	run ip -n "$GW" xfrm policy add src 16.0.0.1/32 dst "$NE_ADDR/32" dir out \
+		tmpl src 16.0.0.1 dst "$NE_ADDR" proto esp reqid 3 mode transport \
+		$GW_OFFLOAD || return 1
+	run ip -n "$NE" xfrm state add src 16.0.0.1 dst "$NE_ADDR" proto esp spi 0x3000 \
+		reqid 3 mode transport flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 ||
+		return 1
+	run ip -n "$NE" xfrm policy add src 16.0.0.1/32 dst "$NE_ADDR/32" dir in \
+		tmpl src 16.0.0.1 dst "$NE_ADDR" proto esp reqid 3 mode transport || return 1
+	# ns0 reaches Simulated-NE through IPSEC-GW, which answers 16.0.0.1 in
+	# the clear through IPSEC-GW.
+	ip -n "$NS0" route add "$NE_ADDR/32" via 10.0.0.254
+	ip -n "$NE" route add 16.0.0.0/8 via "$GW_ADDR"
+	run module_load "$m" || return 1
+	param=/sys/module/$(basename "$m" .ko)/parameters/direct_transport
+	for value in 0 1; do
+		echo "$value" >"$param" || { ret=1; break; }
+		declined0=$(hook_counter "$m" declined_transport)
+		direct0=$(hook_counter "$m" direct)
+		run ping_routed "$NS0" 16.0.0.1 "$NE_ADDR" || { ret=1; break; }
+		declined1=$(hook_counter "$m" declined_transport)
+		direct1=$(hook_counter "$m" direct)
+		echo "# direct_transport=$(cat "$param"): declined_transport" \
+			"$declined0 -> $declined1, direct $direct0 -> $direct1"
+		if [ "$value" = 0 ]; then
+			at_least "declined (stock path)" $((declined1 - declined0)) "$PING_COUNT" &&
+				at_most "direct" $((direct1 - direct0)) 0 || ret=1
+		else
+			at_least "direct" $((direct1 - direct0)) "$PING_COUNT" &&
+				at_most "declined" $((declined1 - declined0)) 0 || ret=1
+		fi
+	done
+	at_least "NE transport SA packets" "$(xfrm_packets "$NE" 16.0.0.1 "$NE_ADDR" 0x3000)" \
+		$((2 * PING_COUNT)) || ret=1
+	module_unload "$m"
+	return $ret
+}
+
 # The hook is one slot: a second module is refused with -EBUSY.
 case_second_registrant() {
 	local out ret=0
@@ -182,7 +228,7 @@ require_cmds ip ping tcpdump modprobe insmod rmmod
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 9
 run_case "software IPsec: 16.0.0.1 <-> 48.0.0.1 over ESP" case_software
 run_case "packet offload, no hook: 48.0.0.1 FAILED on p0 (the bug)" \
 	case_bug_without_hook
@@ -194,6 +240,8 @@ run_case "packet offload, C reference hook: 16.0.0.1 -> 48.0.0.1 direct" \
 	case_fixed_with_hook "$XDT_CREF_MODULE"
 run_case "packet offload, C reference hook: 48.0.0.1 -> 16.0.0.1" \
 	case_reverse "$XDT_CREF_MODULE"
+run_case "packet offload, Rust hook: transport mode, direct_transport off then on" \
+	case_transport_param "$XDT_MODULE"
 run_case "hook slot: second registrant gets -EBUSY" case_second_registrant
 run_case "module: ${LOAD_CYCLES:-100} load/unload cycles, no leak" case_load_cycles
 ktap_finished
