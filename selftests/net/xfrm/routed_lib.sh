@@ -238,6 +238,8 @@ capture_start() {
 	CAPTURE_PID=$!
 	# tcpdump has no readiness signal: wait until it holds the socket.
 	slowwait 5 sh -c "ls -l /proc/$CAPTURE_PID/fd 2>/dev/null | grep -q socket"
+	# ... and a moment more to attach its filter and ring.
+	sleep 1
 }
 
 capture_stop() {
