@@ -330,11 +330,18 @@ impl Skb {
 
     /// Frees the skb, telling drop monitors why.
     pub(crate) fn drop_with(self, reason: DropReason) {
-        // SAFETY: the skb is ours to free. `kfree_skb_reason()` is this
-        // with no socket.
-        unsafe {
-            bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.into_raw(), reason.raw())
-        };
+        // SAFETY: `into_raw()` gives up the skb this `Skb` owned.
+        unsafe { Self::free(self.into_raw(), reason.raw()) };
+    }
+
+    /// `kfree_skb_reason()`, which is `sk_skb_reason_drop()` with no socket.
+    ///
+    /// # Safety
+    ///
+    /// `skb` is a live skb the caller owns and never uses again.
+    unsafe fn free(skb: *mut bindings::sk_buff, reason: bindings::skb_drop_reason) {
+        // SAFETY: by the function's safety requirements.
+        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), skb, reason) };
     }
 }
 
@@ -349,10 +356,9 @@ impl core::ops::Deref for Skb {
 
 impl Drop for Skb {
     fn drop(&mut self) {
-        // SAFETY: the skb is ours to free (type invariant).
+        // SAFETY: the skb is ours (type invariant) and this is its end.
         unsafe {
-            bindings::sk_skb_reason_drop(
-                core::ptr::null_mut(),
+            Self::free(
                 self.as_ptr(),
                 bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
             )

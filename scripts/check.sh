@@ -64,26 +64,13 @@ phase_rustfmt() {
 }
 
 run_checkpatch() {
-	local src p f rc=0 ignore=(--ignore FILE_PATH_CHANGES)
-	src=$(kernel_src)
+	local src p rc=0
+	src=$(readlink -f "$(kernel_src)")
 	[ -x "$src/scripts/checkpatch.pl" ] || die "no kernel tree at $src: run 'make kernel' first"
-	# Debian's source tarball carries no git history, so checkpatch cannot
-	# look up the upstream commits the messages cite.
-	[ "$(git -C "$src" rev-list --count base)" -gt 1 ] || ignore+=(--ignore UNKNOWN_COMMIT_ID)
 	for p in "$TOP"/patches/[0-9]*.patch; do
 		[ -e "$p" ] || continue
 		echo "== ${p#"$TOP"/}"
-		"$src/scripts/checkpatch.pl" --strict --no-tree "${ignore[@]}" "$p" || rc=1
-		# FILE_PATH_CHANGES asks whether MAINTAINERS needs updating for
-		# added files: answer it instead of ignoring it.
-		for f in $(sed -n 's/^+++ b\///p' "$p"); do
-			grep -q "^--- /dev/null" <(grep -B1 "^+++ b/$f\$" "$p") || continue
-			if ! (cd "$src" && ./scripts/get_maintainer.pl --no-git --no-rolestats --nol -f "$f" |
-				grep -v "torvalds@" | grep -q .); then
-				echo "$f: added, and no MAINTAINERS entry covers it"
-				rc=1
-			fi
-		done
+		checkpatch_patch "$src" "$p" || rc=1
 	done
 	return $rc
 }

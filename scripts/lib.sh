@@ -32,3 +32,24 @@ require_tools() {
 		command -v "$t" >/dev/null || die "'$t' not found: run 'make deps'"
 	done
 }
+
+# checkpatch_patch TREE PATCH: `checkpatch.pl --strict` from TREE on PATCH.
+# Two message types get an answer instead of a warning:
+# - UNKNOWN_COMMIT_ID, only when TREE has no history to look commits up in
+#   (Debian's source tarball);
+# - FILE_PATH_CHANGES ("does MAINTAINERS need updating?"): every file the
+#   patch adds must be covered by a MAINTAINERS entry in TREE.
+checkpatch_patch() {
+	local tree=$1 patch=$2 f rc=0 ignore=(--ignore FILE_PATH_CHANGES)
+	[ "$(git -C "$tree" rev-list --count base)" -gt 1 ] || ignore+=(--ignore UNKNOWN_COMMIT_ID)
+	"$tree/scripts/checkpatch.pl" --strict --no-tree "${ignore[@]}" "$patch" || rc=1
+	for f in $(sed -n 's/^+++ b\///p' "$patch"); do
+		grep -q "^--- /dev/null" <(grep -B1 "^+++ b/$f\$" "$patch") || continue
+		if ! (cd "$tree" && ./scripts/get_maintainer.pl --no-git --no-rolestats --nol -f "$f" |
+			grep -v "torvalds@" | grep -q .); then
+			echo "$f: added, and no MAINTAINERS entry covers it"
+			rc=1
+		fi
+	done
+	return $rc
+}

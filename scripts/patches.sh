@@ -120,13 +120,13 @@ s = s.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", bod
 open(cover, "w").write(s)
 PY
 
-ignore=(--ignore FILE_PATH_CHANGES)
-[ "$(git -C "$SRC" rev-list --count base)" -gt 1 ] || ignore+=(--ignore UNKNOWN_COMMIT_ID)
 rc=0
 for p in "$OUT"/0*.patch; do
 	[ "$(basename "$p")" != 0000-cover-letter.patch ] || continue
 	echo "== $(basename "$p")"
-	"$SRC/scripts/checkpatch.pl" --strict --no-tree "${ignore[@]}" "$p" || rc=1
+	# From the series' own tree, where the added files and the new
+	# MAINTAINERS entry exist.
+	checkpatch_patch "$WT" "$p" || rc=1
 done >"$OUT/checkpatch.log" 2>&1
 grep -E '^(total|== )' "$OUT/checkpatch.log" >&2
 [ "$rc" -eq 0 ] || die "checkpatch found problems: $OUT/checkpatch.log"
