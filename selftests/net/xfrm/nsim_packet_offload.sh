@@ -112,10 +112,6 @@ case_tunnel6() {
 	traffic 2001:db8:1::1 2001:db8:1::2 2001:db8:a::1 2001:db8:b::1
 }
 
-xfrm_mib() {
-	ip netns exec "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/xfrm_stat
-}
-
 # Cross-family packet offload tunnels: xfrm_bundle_create() keeps the
 # inner family for packet offload states and looks the outer addresses up
 # in it, so the stack itself cannot build the bundle (XfrmOutBundleGenError)

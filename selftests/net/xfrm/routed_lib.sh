@@ -12,6 +12,10 @@
 #   $NE   p0 192.168.101.11/24 ======= ciphered ======= $GW p0 192.168.101.10/24
 #   $NE   veth0 11.0.0.254/24 --- $NS1 veth1 11.0.0.1/24, 48.0.0.1/8
 #
+# The same in IPv6, for the IPv6 and cross-family cases: 2001:db8:16::/48
+# and 2001:db8:48::/48 are the routed networks, 2001:db8:101::/64 the
+# ciphered segment, fd00:10::/64 and fd00:11::/64 the clear links.
+#
 # $GW is IPSEC-GW, the node under test: it forwards 16.0.0.0/8 <-> 48.0.0.0/8
 # through an ESP tunnel to $NE (Simulated-NE), which runs software IPsec.
 # 48.0.0.0/8 is a *routed* network for both: on $NE it is behind 11.0.0.1
@@ -35,6 +39,8 @@ source "$lib_dir/../../kselftest/ktap_helpers.sh"
 # The report's SA parameters: AES-GCM-128, 128-bit ICV, ESN, tunnel mode.
 GW_ADDR=192.168.101.10
 NE_ADDR=192.168.101.11
+GW_ADDR6=2001:db8:101::10
+NE_ADDR6=2001:db8:101::11
 SPI_OUT=0x1000 # GW -> NE
 SPI_IN=0x2000 # NE -> GW
 KEY_OUT=0x0123456789abcdef0123456789abcdef01020304
@@ -42,6 +48,23 @@ KEY_IN=0xfedcba9876543210fedcba987654321004030201
 AEAD_ALG="rfc4106(gcm(aes))"
 ICV_BITS=128
 REPLAY=128
+
+# tunnel_select INNER OUTER: the addresses the cases use, for an inner
+# and an outer family (4 or 6). The report's tunnel is "4 4".
+tunnel_select() {
+	case $1 in
+	4) T_SRC=16.0.0.1 T_DST=48.0.0.1 T_LNET=16.0.0.0/8 T_RNET=48.0.0.0/8 ;;
+	6) T_SRC=2001:db8:16::1 T_DST=2001:db8:48::1
+	   T_LNET=2001:db8:16::/48 T_RNET=2001:db8:48::/48 ;;
+	*) return 1 ;;
+	esac
+	case $2 in
+	4) T_GW=$GW_ADDR T_NE=$NE_ADDR ;;
+	6) T_GW=$GW_ADDR6 T_NE=$NE_ADDR6 ;;
+	*) return 1 ;;
+	esac
+}
+tunnel_select 4 4
 
 NSIM_SYS=/sys/bus/netdevsim
 NSIM_GW_ID=
@@ -119,7 +142,9 @@ nsim_del() {
 	done
 }
 
+# Each case starts from scratch, with the report's tunnel selected.
 topo_cleanup() {
+	tunnel_select 4 4
 	cleanup_all_ns
 	nsim_del "$NSIM_GW_ID" "$NSIM_NE_ID"
 	NSIM_GW_ID= NSIM_NE_ID=
@@ -143,6 +168,7 @@ topo_create() {
 		ip -n "$ns" link add mgmt type dummy
 		ip -n "$ns" link set mgmt up
 		ip -n "$ns" route add default dev mgmt
+		ip -n "$ns" -6 route add default dev mgmt
 	done
 
 	# IPSEC-GW (report: "IPSEC-GW" configuration).
@@ -153,6 +179,9 @@ topo_create() {
 	ip -n "$GW" address add "$GW_ADDR/24" dev p0
 	ip -n "$GW" address add 10.0.0.254/24 dev p1
 	ip -n "$GW" route add 16.0.0.0/8 via 10.0.0.1
+	ip -n "$GW" address add "$GW_ADDR6/64" dev p0 nodad
+	ip -n "$GW" address add fd00:10::254/64 dev p1 nodad
+	ip -n "$GW" route add 2001:db8:16::/48 via fd00:10::1
 
 	# Simulated-NE, its ns1 (routed network 48.0.0.0/8) ...
 	ip netns exec "$NE" sysctl -qw net.ipv4.ip_forward=1
@@ -167,6 +196,12 @@ topo_create() {
 	ip -n "$NS1" link set veth1 up
 	ip -n "$NS1" route add 16.0.0.0/8 via 11.0.0.254
 	ip -n "$NE" route add 48.0.0.0/8 via 11.0.0.1
+	ip -n "$NE" address add "$NE_ADDR6/64" dev p0 nodad
+	ip -n "$NE" address add fd00:11::254/64 dev veth0 nodad
+	ip -n "$NS1" address add fd00:11::1/64 dev veth1 nodad
+	ip -n "$NS1" address add 2001:db8:48::1/48 dev veth1 nodad
+	ip -n "$NS1" route add 2001:db8:16::/48 via fd00:11::254
+	ip -n "$NE" route add 2001:db8:48::/48 via fd00:11::1
 
 	# ... and ns0 (routed network 16.0.0.0/8) behind br-network.
 	ip -n "$NE" link add br-network type bridge
@@ -178,12 +213,17 @@ topo_create() {
 	ip -n "$NS0" address add 16.0.0.1/8 dev veth3
 	ip -n "$NS0" link set veth3 up
 	ip -n "$NS0" route add 48.0.0.0/8 via 10.0.0.254
+	ip -n "$NS0" address add fd00:10::1/64 dev veth3 nodad
+	ip -n "$NS0" address add 2001:db8:16::1/48 dev veth3 nodad
+	ip -n "$NS0" route add 2001:db8:48::/48 via fd00:10::254
 	ip -n "$NE" link set dev br-network up
 	ip -n "$NE" link set dev p1 up
 }
 
 # xfrm_tunnel NS LOCAL REMOTE LOCAL_NET REMOTE_NET SPI_OUT KEY_OUT SPI_IN KEY_IN [OFFLOAD_ARGS]
-# One tunnel endpoint: an out SA and an in SA, out/in/fwd policies.
+# One tunnel endpoint: an out SA and an in SA (their selectors are the
+# networks, as an IKE daemon sets them; cross-family tunnels need them),
+# out/in/fwd policies.
 # OFFLOAD_ARGS, e.g. "offload packet dev p0", offloads the SAs (with "dir
 # out|in") and the out and in policies; fwd policies cannot be offloaded.
 xfrm_tunnel() {
@@ -197,10 +237,12 @@ xfrm_tunnel() {
 	fi
 	run ip -n "$ns" xfrm state add src "$l" dst "$r" proto esp spi "$spi_o" \
 		reqid 1 mode tunnel flag esn replay-window "$out_window" \
-		aead "$AEAD_ALG" "$key_o" "$ICV_BITS" $off_out || return 1
+		aead "$AEAD_ALG" "$key_o" "$ICV_BITS" sel src "$lnet" dst "$rnet" \
+		$off_out || return 1
 	run ip -n "$ns" xfrm state add src "$r" dst "$l" proto esp spi "$spi_i" \
 		reqid 2 mode tunnel flag esn replay-window "$REPLAY" \
-		aead "$AEAD_ALG" "$key_i" "$ICV_BITS" $off_in || return 1
+		aead "$AEAD_ALG" "$key_i" "$ICV_BITS" sel src "$rnet" dst "$lnet" \
+		$off_in || return 1
 	# A policy's offload takes its direction from the policy.
 	run ip -n "$ns" xfrm policy add src "$lnet" dst "$rnet" dir out \
 		tmpl src "$l" dst "$r" proto esp reqid 1 mode tunnel $off || return 1
@@ -210,13 +252,19 @@ xfrm_tunnel() {
 		tmpl src "$r" dst "$l" proto esp reqid 2 mode tunnel || return 1
 }
 
-# The report's SAs: $GW with GW_OFFLOAD (empty: software), $NE software.
+# The report's SAs for the tunnel_select'ed addresses: $GW with
+# GW_OFFLOAD (empty: software), $NE software.
 xfrm_setup() {
 	local gw_offload=${1:-}
-	xfrm_tunnel "$GW" "$GW_ADDR" "$NE_ADDR" 16.0.0.0/8 48.0.0.0/8 \
+	xfrm_tunnel "$GW" "$T_GW" "$T_NE" "$T_LNET" "$T_RNET" \
 		"$SPI_OUT" "$KEY_OUT" "$SPI_IN" "$KEY_IN" "$gw_offload" || return 1
-	xfrm_tunnel "$NE" "$NE_ADDR" "$GW_ADDR" 48.0.0.0/8 16.0.0.0/8 \
+	xfrm_tunnel "$NE" "$T_NE" "$T_GW" "$T_RNET" "$T_LNET" \
 		"$SPI_IN" "$KEY_IN" "$SPI_OUT" "$KEY_OUT" || return 1
+}
+
+# xfrm_mib NS NAME: a counter from /proc/net/xfrm_stat.
+xfrm_mib() {
+	ip netns exec "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/xfrm_stat
 }
 
 # xfrm_packets NS SRC DST SPI: packets the SA has processed.
@@ -255,10 +303,15 @@ capture_count() {
 }
 
 # run_case NAME FUNCTION [ARGS...]: one KTAP result; the function returns
-# 0, $KSFT_SKIP or anything else for a failure.
+# 0, $KSFT_SKIP or anything else for a failure. CASES="case_a case_b"
+# runs only those functions.
 run_case() {
 	local name=$1 ret
 	shift
+	if [ -n "${CASES:-}" ] && [[ " $CASES " != *" $1 "* ]]; then
+		ktap_test_skip "$name (not in CASES)"
+		return
+	fi
 	"$@"
 	ret=$?
 	${CASE_CLEANUP:-topo_cleanup}
@@ -272,8 +325,13 @@ run_case() {
 # Learn the peer's MAC on the ciphered segment, as IKE traffic would have
 # before any SA exists: the emulated NIC addresses ESP to it.
 prime_peer_neigh() {
-	ip netns exec "$GW" ping -q -c 1 -W 2 "$NE_ADDR" >/dev/null &&
-		ip netns exec "$NE" ping -q -c 1 -W 2 "$GW_ADDR" >/dev/null
+	local peer
+	for peer in "$NE_ADDR" "$NE_ADDR6"; do
+		ip netns exec "$GW" ping -q -c 1 -W 2 "$peer" >/dev/null || return 1
+	done
+	for peer in "$GW_ADDR" "$GW_ADDR6"; do
+		ip netns exec "$NE" ping -q -c 1 -W 2 "$peer" >/dev/null || return 1
+	done
 }
 
 debugfs_mount() {
@@ -310,4 +368,38 @@ hook_counter() {
 	local name
 	name=$(basename "$1" .ko)
 	sed -n "s/^$2 //p" "/sys/kernel/debug/$name/counters" 2>/dev/null
+}
+
+# nsim_fault ID NAME 0|1: the emulation's fault switches
+# (ipsec_packet_fail_tx, ipsec_packet_fail_encrypt).
+nsim_fault() {
+	echo "$3" >"/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet_$2"
+}
+
+# klog_mark / klog_check: what the kernel logged since the mark must hold
+# no splat. vm.sh scans the whole log too; this names the case.
+KLOG_PATTERN='WARNING:|BUG:|Oops|KASAN|UBSAN|refcount_t|ref_tracker|possible circular|suspicious RCU|suspected memory leak|general protection'
+klog_mark() {
+	KLOG_MARK=$(dmesg | wc -l)
+}
+
+klog_check() {
+	local bad
+	bad=$(dmesg | tail -n +$((KLOG_MARK + 1)) | grep -E "$KLOG_PATTERN")
+	[ -z "$bad" ] && return 0
+	echo "# FAILED: kernel log:"
+	echo "$bad" | head -n 20 | sed 's/^/#   /'
+	return 1
+}
+
+# kmemleak_check: a scan finds nothing new (no-op without kmemleak).
+kmemleak_check() {
+	local leaks
+	[ -w /sys/kernel/debug/kmemleak ] || return 0
+	echo scan >/sys/kernel/debug/kmemleak
+	leaks=$(grep -c "unreferenced object" /sys/kernel/debug/kmemleak)
+	echo "# kmemleak: $leaks suspected leaks"
+	[ "$leaks" -eq 0 ] && return 0
+	head -n 30 /sys/kernel/debug/kmemleak | sed 's/^/# /'
+	return 1
 }
