@@ -168,12 +168,6 @@ case_esn_wrap() {
 	at_least "NIC out sequence number past 2^32" "$seq" 4294967297
 }
 
-# nsim_port_counter ID NAME: a port counter of the emulation.
-nsim_port_counter() {
-	sed -n "s/.* $2=\([0-9]*\).*/\1/p" \
-		"/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet" | head -n1
-}
-
 # A replayed frame and one with a forged sequence number (so a bad ICV)
 # reach $A's NIC: both dropped and counted, neither delivered.
 case_replay_badicv() {

@@ -150,6 +150,16 @@ topo_cleanup() {
 	NSIM_GW_ID= NSIM_NE_ID=
 }
 
+# IPSEC-GW's offload port p0, linked to Simulated-NE's p0: a netdevsim
+# device of its own, so that a test can delete and recreate it.
+gw_port_create() {
+	NSIM_GW_ID=$(nsim_add "$GW" p0) || return 1
+	nsim_link "$GW" p0 "$NE" p0 || return 1
+	ip -n "$GW" link set dev p0 up || return 1
+	ip -n "$GW" address add "$GW_ADDR/24" dev p0 || return 1
+	ip -n "$GW" address add "$GW_ADDR6/64" dev p0 nodad
+}
+
 # Build the report's topology (without IPsec).
 topo_create() {
 	local ns
@@ -157,9 +167,8 @@ topo_create() {
 	[ -w "$NSIM_SYS/new_device" ] || { echo "# netdevsim not available"; return "$KSFT_SKIP"; }
 	setup_ns GW NE NS0 NS1 || return 1
 
-	NSIM_GW_ID=$(nsim_add "$GW" p0) || return 1
 	NSIM_NE_ID=$(nsim_add "$NE" p0) || return 1
-	nsim_link "$GW" p0 "$NE" p0 || return 1
+	gw_port_create || return 1
 	ip link add p1 netns "$GW" type veth peer name p1 netns "$NE" || return 1
 
 	for ns in "$GW" "$NE"; do
@@ -174,12 +183,9 @@ topo_create() {
 	# IPSEC-GW (report: "IPSEC-GW" configuration).
 	ip netns exec "$GW" sysctl -qw net.ipv4.ip_forward=1
 	ip netns exec "$GW" sysctl -qw net.ipv6.conf.all.forwarding=1
-	ip -n "$GW" link set dev p0 up
 	ip -n "$GW" link set dev p1 up
-	ip -n "$GW" address add "$GW_ADDR/24" dev p0
 	ip -n "$GW" address add 10.0.0.254/24 dev p1
 	ip -n "$GW" route add 16.0.0.0/8 via 10.0.0.1
-	ip -n "$GW" address add "$GW_ADDR6/64" dev p0 nodad
 	ip -n "$GW" address add fd00:10::254/64 dev p1 nodad
 	ip -n "$GW" route add 2001:db8:16::/48 via fd00:10::1
 
@@ -368,6 +374,12 @@ hook_counter() {
 	local name
 	name=$(basename "$1" .ko)
 	sed -n "s/^$2 //p" "/sys/kernel/debug/$name/counters" 2>/dev/null
+}
+
+# nsim_port_counter ID NAME: a port counter of the emulation.
+nsim_port_counter() {
+	sed -n "s/.* $2=\([0-9]*\).*/\1/p" \
+		"/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet" | head -n1
 }
 
 # nsim_fault ID NAME 0|1: the emulation's fault switches
