@@ -15,7 +15,7 @@ limit=$((rounds * 3 * 4 * (secs + 20) + 300))
 "$TOP/scripts/vm.sh" -t "$limit" -o "$raw" -- \
 	env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
 	bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
-	"$TOP/rust/xfrm_direct_tx.ko" "$TOP/bench/cref/xfrm_direct_tx_cref.ko" "$raw/runs.jsonl"
+	"$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" "$raw/runs.jsonl"
 
 python3 "$TOP/bench/summarize.py" "$raw/runs.jsonl" "$RES/latest.json" | tee "$RES/latest.txt"
 cp "$raw/runs.jsonl" "$RES/latest-runs.jsonl"

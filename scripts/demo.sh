@@ -7,4 +7,4 @@ set -euo pipefail
 SRC=$(kernel_src)
 exec "$TOP/scripts/vm.sh" -t "${DEMO_TIMEOUT:-900}" -- \
 	bash "$TOP/scripts/demo-guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
-	"$TOP/rust/xfrm_direct_tx.ko"
+	"$(module_ko xfrm_direct_tx)"

@@ -24,6 +24,17 @@ KMAKE_FLAGS=(LLVM="$LLVM_SUFFIX" CC="ccache clang$LLVM_SUFFIX")
 # The kernel tree and build folder that `make kernel` made (symlinks).
 kernel_src() { echo "$CACHE_DIR/src"; }
 kernel_build() { echo "$CACHE_DIR/build-${FLAVOUR:-vm}"; }
+# The modules are built in a copy of the repository per kernel flavour,
+# so that builds for different kernels neither collide nor leave output
+# in the repository. module_ko NAME: the path of a built module.
+module_dir() { echo "$CACHE_DIR/module-${FLAVOUR:-vm}"; }
+module_ko() {
+	case $1 in
+	xfrm_direct_tx) echo "$(module_dir)/rust/xfrm_direct_tx.ko" ;;
+	xfrm_direct_tx_cref) echo "$(module_dir)/bench/cref/xfrm_direct_tx_cref.ko" ;;
+	*) die "unknown module $1" ;;
+	esac
+}
 
 # Stop with the name of the first missing tool and how to get it.
 require_tools() {
