@@ -7,7 +7,7 @@ S := scripts
 export KDIR FLAVOUR CACHE_DIR VERSION
 
 .PHONY: help deps kernel module vm unit rustfmtcheck checkpatch lint check demo \
-	patches bench check-debug clean
+	patches patches-check bench check-debug clean
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
@@ -55,6 +55,11 @@ demo: module
 ## patches       the netdev series with cover letter into patches/outgoing/v$(VERSION)
 patches: kernel
 	@$(S)/patches.sh
+
+## patches-check every prefix of the series builds, the in-tree module enabled
+##               once it exists (own build folder; first run ~25 min)
+patches-check: kernel
+	@$(S)/patches-check.sh
 
 ## bench         benchmark in one boot: Rust vs C hook, direct vs stock (not part of check)
 bench: module
