@@ -390,7 +390,8 @@ nsim_fault() {
 
 # klog_mark / klog_check: what the kernel logged since the mark must hold
 # no splat. vm.sh scans the whole log too; this names the case.
-KLOG_PATTERN='WARNING:|BUG:|Oops|KASAN|UBSAN|refcount_t|ref_tracker|possible circular|suspicious RCU|suspected memory leak|general protection'
+KLOG_PATTERN='WARNING:|BUG:|Oops|KASAN|UBSAN|refcount_t|ref_tracker|general protection'
+KLOG_PATTERN+='|possible circular|suspicious RCU|suspected memory leak'
 klog_mark() {
 	KLOG_MARK=$(dmesg | wc -l)
 }

@@ -466,8 +466,8 @@ run_case "packet offload, Rust hook: IPv6 in IPv4" case_family 6 4
 run_case "packet offload, Rust hook: GW's own traffic declined, stock path (bug stays)" \
 	case_local
 run_case "packet offload, Rust hook: larger than the tunnel MTU, PMTU feedback" case_pmtu
-run_case "packet offload, Rust hook: ${FLOOD_COUNT:-10000} pings and ${LONG_FLOW_MB:-100} MB of TCP" \
-	case_long_flow
+long_flow="${FLOOD_COUNT:-10000} pings, ${LONG_FLOW_MB:-100} MB of TCP"
+run_case "packet offload, Rust hook: $long_flow" case_long_flow
 run_case "the checks fail without the hook and with the NIC dropping or not encrypting" \
 	case_checks_can_fail
 run_case "hook slot: second registrant gets -EBUSY" case_second_registrant
