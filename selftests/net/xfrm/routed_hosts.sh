@@ -201,28 +201,14 @@ case_bug() {
 }
 
 # The fix: 0% loss, no neighbour for 48.0.0.1, and every count rose.
+# Drivers report the offloaded SA's packets when asked (mlx5 does, so does
+# netdevsim); one that does not is not held to them.
 case_fixed() {
-	local direct0 direct1 tx0 tx1 ne0 ne1 neigh ret=0
 	hosts_setup || return 1
 	run module_load "$XDT_MODULE" || return 1
-	direct0=$(hook_counter "$XDT_MODULE" direct)
-	tx0=$(local_sent)
-	ne0=$(remote_decrypted)
-	run ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I 16.0.0.1 48.0.0.1 ||
-		ret=1
-	direct1=$(hook_counter "$XDT_MODULE" direct)
-	tx1=$(local_sent)
-	ne1=$(remote_decrypted)
-	neigh=$(local_neigh)
-	echo "# direct: $direct0 -> $direct1, offloaded SA sent: $tx0 -> $tx1," \
-		"remote decrypted: $ne0 -> $ne1"
-	[ $ret -eq 0 ] || return 1
-	[ -z "$neigh" ] || { echo "# FAILED: neighbour entry for 48.0.0.1: $neigh"; return 1; }
-	at_least "module direct counter" $((direct1 - direct0)) "$PING_COUNT" || return 1
-	at_least "remote decrypted" $((ne1 - ne0)) "$PING_COUNT" || return 1
-	# Drivers report the SA's packets when asked (mlx5 does; so does
-	# netdevsim): when they do, they must add up.
-	[ "$tx1" = 0 ] || at_least "offloaded SA packets" $((tx1 - tx0)) "$PING_COUNT"
+	NIC_COUNT_OPTIONAL=1 check_hook_path "$XDT_MODULE" local_neigh local_sent \
+		remote_decrypted \
+		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I 16.0.0.1 48.0.0.1
 }
 
 require_cmds ip ping modprobe insmod rmmod

@@ -102,26 +102,14 @@ check_bug() {
 # port, and nothing on $GW tries to resolve 48.0.0.1.
 # check_direct MODULE FROM_NS SRC DST [PING_ARGS...]
 check_direct() {
-	local m=$1 from=$2 src=$3 dst=$4 direct0 direct1 tx0 tx1 ne0 ne1 neigh
+	local m=$1 from=$2 src=$3 dst=$4
 	shift 4
 	# Only what this run creates counts (an earlier step may have left one).
 	ip -n "$GW" neigh flush dev p0 to "$dst"
-	direct0=$(hook_counter "$m" direct)
-	tx0=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
-	ne0=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
-	run ping_routed "$from" "$src" "$dst" "$@"
-	local ret=$?
-	direct1=$(hook_counter "$m" direct)
-	tx1=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
-	ne1=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
-	neigh=$(gw_neigh p0 "$dst")
-	echo "# direct: $direct0 -> $direct1, NIC SA $SPI_OUT tx: $tx0 -> $tx1," \
-		"NE decrypted: $ne0 -> $ne1"
-	[ $ret -eq 0 ] || return 1
-	[ -z "$neigh" ] || { echo "# FAILED: GW has a neighbour entry: $neigh"; return 1; }
-	at_least "module direct counter" $((direct1 - direct0)) "$PING_COUNT" || return 1
-	at_least "NIC out SA packets" $((tx1 - tx0)) "$PING_COUNT" || return 1
-	at_least "NE in SA packets" $((ne1 - ne0)) "$PING_COUNT"
+	check_hook_path "$m" "gw_neigh p0 $dst" \
+		"nsim_sa_packets $NSIM_GW_ID out $SPI_OUT" \
+		"xfrm_packets $NE $T_GW $T_NE $SPI_OUT" \
+		ping_routed "$from" "$src" "$dst" "$@"
 }
 
 case_fixed_with_hook() {
