@@ -176,10 +176,17 @@ case_replay_badicv() {
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
 	cap=$(mktemp)
 	# $B's own ESP (to $A's NIC): on receive a tap would also see $A's.
-	capture_start "$B" p0 "$cap" -Q out
-	run ip netns exec "$A" ping -q -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 ||
-		{ capture_stop; rm -f "$cap"; return 1; }
-	capture_stop
+	# A loaded TCG guest may start tcpdump late: try again until it has
+	# recorded one.
+	local try
+	for try in 1 2 3; do
+		capture_start "$B" p0 "$cap" -Q out
+		run ip netns exec "$A" ping -q -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 ||
+			{ capture_stop; rm -f "$cap"; return 1; }
+		capture_stop
+		[ "$(capture_count "$cap" esp)" -eq 0 ] || break
+		echo "# capture $try recorded no ESP frame"
+	done
 	rx0=$(nsim_sa_packets "$A_ID" in 0x200)
 	replay0=$(nsim_port_counter "$A_ID" rx_replay)
 	icv0=$(nsim_port_counter "$A_ID" rx_bad_icv)
