@@ -64,3 +64,14 @@ checkpatch_patch() {
 	done
 	return $rc
 }
+
+# outgoing_lock: one user at a time of the outgoing worktree (make
+# patches, make patches-check); held until the caller exits.
+outgoing_lock() {
+	[ -z "${XDT_OUTGOING_LOCKED:-}" ] || return 0
+	exec {OUTGOING_LOCK_FD}>"$CACHE_DIR/outgoing.lock"
+	if ! flock -n "$OUTGOING_LOCK_FD"; then
+		log "waiting for $CACHE_DIR/outgoing (make patches or patches-check running)"
+		flock "$OUTGOING_LOCK_FD"
+	fi
+}

@@ -8,6 +8,8 @@
 # commit there and builds it in a build folder of its own,
 # build-<base>-series. The first run is a full kernel build (20-25 min on
 # 2 cores); later runs rebuild only what the patches touch. Prints KTAP.
+# It holds the worktree's lock throughout: a `make patches` (or the gate
+# in `make check`) started meanwhile waits for it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -20,8 +22,9 @@ mkdir -p "$LOGDIR"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+outgoing_lock
 log "regenerating the series in $WT"
-PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patches.log" 2>&1 ||
+XDT_OUTGOING_LOCKED=1 PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patches.log" 2>&1 ||
 	die "make patches failed (log: $LOGDIR/patches.log)"
 mapfile -t commits < <(git -C "$WT" rev-list --reverse base..HEAD)
 [ "${#commits[@]}" -gt 0 ] || die "no commits on top of base in $WT"

@@ -26,6 +26,7 @@ MODULE_RS=(xfrm_direct_tx.rs counters.rs decision.rs net.rs param.rs)
 ident=(-c "user.name=$(git config user.name)" -c "user.email=$(git config user.email)")
 g() { git -C "$WT" "${ident[@]}" "$@"; }
 
+outgoing_lock
 log "preparing $WT at base"
 git -C "$SRC" worktree prune
 [ -d "$WT/.git" ] || [ -f "$WT/.git" ] || git -C "$SRC" worktree add -q --detach "$WT" base
