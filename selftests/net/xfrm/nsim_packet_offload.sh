@@ -10,9 +10,12 @@
 # Traffic is generated on $A, so it takes the stock packet offload path,
 # which resolves a neighbour for the inner destination on p0: the inner
 # addresses are on p0 too, so that resolution succeeds (the connected
-# case; routed_network.sh has the routed one). Each case checks both directions and the counters on
-# both sides: the emulated NIC's per-SA counters on $A, the software SAs'
-# on $B.
+# case; routed_network.sh has the routed one). Each case checks both
+# directions and the counters on both sides: the emulated NIC's per-SA
+# counters on $A, the software SAs' on $B.
+#
+# NSIM_FAULT=fail_tx|fail_encrypt turns that fault switch of $A's NIC on
+# in every case: the traffic cases must then fail (a check of the checks).
 
 source "$(dirname "$(readlink -f "$0")")/routed_lib.sh"
 
@@ -50,7 +53,8 @@ setup() {
 	ip -n "$A" route add 2001:db8:b::1/128 via 2001:db8:1::2
 	ip -n "$B" route add 2001:db8:a::1/128 via 2001:db8:1::1
 	ip netns exec "$A" ping -q -c 1 -W 2 192.168.1.2 >/dev/null &&
-		ip netns exec "$A" ping -q -c 1 -W 2 2001:db8:1::2 >/dev/null
+		ip netns exec "$A" ping -q -c 1 -W 2 2001:db8:1::2 >/dev/null || return 1
+	[ -z "${NSIM_FAULT:-}" ] || nsim_fault "$A_ID" "$NSIM_FAULT" 1
 }
 
 # sa_pair MODE OUTER_A OUTER_B INNER_A INNER_B [SEQ]: SAs and policies
