@@ -243,7 +243,7 @@ require_cmds ip ping tcpdump python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 10
 run_case "tunnel, IPv4 in IPv4" case_tunnel4
 run_case "tunnel, IPv6 in IPv6" case_tunnel6
 run_case "tunnel, IPv4 in IPv6" case_4in6
@@ -252,5 +252,6 @@ run_case "transport, IPv4" case_transport4
 run_case "transport, IPv6" case_transport6
 run_case "ESN: sequence numbers cross 2^32 both ways" case_esn_wrap
 run_case "RX: replayed and forged (bad ICV) frames dropped and counted" case_replay_badicv
+CASE_CLEANUP=true run_case "no kmemleak report after the traffic cases" kmemleak_check
 run_case "teardown: netdevsim unloaded with offloaded SAs and policies" case_unload_with_sas
 ktap_finished
