@@ -111,11 +111,11 @@ phase_selftests() {
 	src=$(kernel_src)
 	echo "# selftests: TARGETS=net/xfrm in the VM"
 	rm -rf "$vmout"
-	# The debug kernel (KASAN, lockdep) runs the same tests 3-4 times slower
-	# under TCG: it gets a larger budget, per script and in all.
+	# The debug kernel (KASAN, lockdep) runs the same tests 5-10 times
+	# slower under TCG: it gets a larger budget, per script and in all.
 	local total=2700 per_script=
 	if [ "${FLAVOUR:-vm}" = debug ]; then
-		total=9000 per_script=4500
+		total=14400 per_script=7200
 	fi
 	"$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
 		kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" \
