@@ -75,17 +75,12 @@ check_resumed() {
 
 # Both ends forget the tunnel's SAs and policies and install them again,
 # as a restarted IKE daemon would (the NE must reset its replay window).
-# The receiving end first, as IKE does: no packet is encrypted for an SA
-# the peer does not have yet.
 rekey() {
 	ip -n "$GW" xfrm policy flush
 	ip -n "$GW" xfrm state flush
 	ip -n "$NE" xfrm policy flush
 	ip -n "$NE" xfrm state flush
-	xfrm_tunnel "$NE" "$NE_ADDR" "$GW_ADDR" 48.0.0.0/8 16.0.0.0/8 \
-		"$SPI_IN" "$KEY_IN" "$SPI_OUT" "$KEY_OUT" || return 1
-	xfrm_tunnel "$GW" "$GW_ADDR" "$NE_ADDR" 16.0.0.0/8 48.0.0.0/8 \
-		"$SPI_OUT" "$KEY_OUT" "$SPI_IN" "$KEY_IN" "$GW_OFFLOAD"
+	xfrm_setup "$GW_OFFLOAD"
 }
 
 case_sa_readd() {

@@ -259,13 +259,14 @@ xfrm_tunnel() {
 }
 
 # The report's SAs for the tunnel_select'ed addresses: $GW with
-# GW_OFFLOAD (empty: software), $NE software.
+# GW_OFFLOAD (empty: software), $NE software. The receiving end first, as
+# IKE does: no packet is encrypted for an SA the peer does not have yet.
 xfrm_setup() {
 	local gw_offload=${1:-}
-	xfrm_tunnel "$GW" "$T_GW" "$T_NE" "$T_LNET" "$T_RNET" \
-		"$SPI_OUT" "$KEY_OUT" "$SPI_IN" "$KEY_IN" "$gw_offload" || return 1
 	xfrm_tunnel "$NE" "$T_NE" "$T_GW" "$T_RNET" "$T_LNET" \
 		"$SPI_IN" "$KEY_IN" "$SPI_OUT" "$KEY_OUT" || return 1
+	xfrm_tunnel "$GW" "$T_GW" "$T_NE" "$T_LNET" "$T_RNET" \
+		"$SPI_OUT" "$KEY_OUT" "$SPI_IN" "$KEY_IN" "$gw_offload" || return 1
 }
 
 # xfrm_mib NS NAME: a counter from /proc/net/xfrm_stat.
