@@ -113,12 +113,17 @@ phase_selftests() {
 	rm -rf "$vmout"
 	# The debug kernel (KASAN, lockdep) runs the same tests 5-10 times
 	# slower under TCG: it gets a larger budget, per script and in all.
-	local total=2700 per_script=
+	# It also gets shorter floods and flows: it is there to catch splats,
+	# leaks and refcount errors on every path, which a 1,000-packet flood
+	# and a 5 MB flow exercise as well as the full sizes in make check.
+	local total=2700 per_script= sizes=()
 	if [ "${FLAVOUR:-vm}" = debug ]; then
 		total=14400 per_script=7200
+		sizes=(FLOOD_COUNT="${FLOOD_COUNT:-1000}" LONG_FLOW_MB="${LONG_FLOW_MB:-5}"
+			LOAD_CYCLES="${LOAD_CYCLES:-20}" FLOOD_SECONDS="${FLOOD_SECONDS:-15}")
 	fi
 	"$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
-		kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" \
+		kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" "${sizes[@]}" \
 		XDT_MODULE="$(module_ko xfrm_direct_tx)" \
 		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)" \
 		make -s -C "$src/tools/testing/selftests" TARGETS=net/xfrm run_tests 2>&1 |
