@@ -34,40 +34,59 @@ kmake() { make -C "$WT" O="$BUILD" "${KMAKE_FLAGS[@]}" "$@"; }
 
 # The project's VM config, plus the module once Kconfig knows it.
 configure() {
+	local has_module=0
+	grep -q '^config XFRM_DIRECT_TX$' "$WT/net/xfrm/Kconfig" && has_module=1
 	if [ ! -f "$BUILD/.config" ]; then
 		mkdir -p "$BUILD"
 		kmake -s tinyconfig >/dev/null
 		"$WT/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" \
 			"$TOP/scripts/kconfig/vm.config" "$TOP/selftests/net/xfrm/config" >/dev/null
 	fi
-	if grep -q '^config XFRM_DIRECT_TX$' "$WT/net/xfrm/Kconfig"; then
-		"$WT/scripts/config" --file "$BUILD/.config" --module XFRM_DIRECT_TX
-	fi
+	[ "$has_module" = 0 ] || "$WT/scripts/config" --file "$BUILD/.config" --module XFRM_DIRECT_TX
 	kmake -s olddefconfig >/dev/null
-	if grep -q '^config XFRM_DIRECT_TX$' "$WT/net/xfrm/Kconfig" &&
-		! grep -q '^CONFIG_XFRM_DIRECT_TX=m$' "$BUILD/.config"; then
+	if [ "$has_module" = 1 ] && ! grep -q '^CONFIG_XFRM_DIRECT_TX=m$' "$BUILD/.config"; then
 		echo "CONFIG_XFRM_DIRECT_TX=m did not stick (dependencies?)"
 		return 1
 	fi
 }
 
-echo "TAP version 13"
-echo "1..${#commits[@]}"
-i=0 failed=0
-for c in "${commits[@]}"; do
-	i=$((i + 1))
-	subject=$(git -C "$WT" log -1 --format=%s "$c")
-	logf=$LOGDIR/$(printf %02d "$i").log
-	start=$(date +%s)
-	git -C "$WT" checkout -q -f --detach "$c"
-	if { configure && kmake -j"$(nproc)" vmlinux modules; } >"$logf" 2>&1; then
-		echo "ok $i $subject # $(($(date +%s) - start))s"
-	else
-		echo "not ok $i $subject # log: $logf"
-		tail -n 15 "$logf" | sed 's/^/# /'
-		failed=$((failed + 1))
-	fi
-done
-git -C "$WT" checkout -q -f --detach "$head"
-echo "# $((${#commits[@]} - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_series() {
+	echo "TAP version 13"
+	echo "1..${#commits[@]}"
+	echo "# series digest: $(series_digest "$tmp")"
+	echo "# base: $(git -C "$WT" rev-parse base), $(nproc) CPUs, $(date -u +%FT%TZ)"
+	i=0 failed=0
+	for c in "${commits[@]}"; do
+		i=$((i + 1))
+		subject=$(git -C "$WT" log -1 --format=%s "$c")
+		logf=$LOGDIR/$(printf %02d "$i").log
+		start=$(date +%s)
+		git -C "$WT" checkout -q -f --detach "$c" ||
+			{ echo "Bail out! cannot check out $c in $WT"; return 1; }
+		if { configure && kmake -j"$(nproc)" vmlinux modules; } >"$logf" 2>&1; then
+			echo "ok $i $subject # $(($(date +%s) - start))s"
+		else
+			echo "not ok $i $subject # log: $logf"
+			tail -n 15 "$logf" | sed 's/^/# /'
+			failed=$((failed + 1))
+		fi
+	done
+	git -C "$WT" checkout -q -f --detach "$head"
+	echo "# $((${#commits[@]} - failed)) passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+# The log goes next to the series it checked, when that series is the
+# one in patches/outgoing/vN.
+set +e
+check_series | tee "$LOGDIR/bisect.log"
+rc=${PIPESTATUS[0]}
+set -e
+SERIES=$TOP/patches/outgoing/v${VERSION:-1}
+if [ -d "$SERIES" ] && [ "$(series_digest "$SERIES")" = "$(series_digest "$tmp")" ]; then
+	cp "$LOGDIR/bisect.log" "$SERIES/bisect.log"
+	log "bisect log: $SERIES/bisect.log"
+else
+	log "bisect log: $LOGDIR/bisect.log ($SERIES is not this series: run 'make patches' to update it, then this)"
+fi
+exit "$rc"

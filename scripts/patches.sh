@@ -7,7 +7,8 @@
 # the selftests and the documentation are committed from rust/,
 # selftests/ and Documentation/, with the messages in patches/messages/.
 # The C reference module is not part of it. Output: patches/outgoing/vN/
-# with a cover letter and checkpatch.log.
+# with a cover letter and checkpatch.log (and `make patches-check`'s
+# bisect.log, kept while the patches are the same).
 #
 #   VERSION=N     series version (default 1)
 #   PATCHES_OUT=  write the series there instead (make check uses a
@@ -108,6 +109,12 @@ RST
 g add -A -f Documentation
 g commit -q -s -F "$MSG/documentation.txt"
 
+# The bisect log of `make patches-check` stays while the patches it
+# checked do.
+bisect_log=
+if [ -f "$OUT/bisect.log" ]; then
+	bisect_log=$(cat "$OUT/bisect.log")
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 g format-patch -q --cover-letter --subject-prefix="PATCH net-next v$VERSION" -o "$OUT" base..HEAD
@@ -131,4 +138,8 @@ for p in "$OUT"/0*.patch; do
 done >"$OUT/checkpatch.log" 2>&1
 grep -E '^(total|== )' "$OUT/checkpatch.log" >&2
 [ "$rc" -eq 0 ] || die "checkpatch found problems: $OUT/checkpatch.log"
+if [ -n "$bisect_log" ] &&
+	[ "$(sed -n 's/^# series digest: //p' <<<"$bisect_log")" = "$(series_digest "$OUT")" ]; then
+	echo "$bisect_log" >"$OUT/bisect.log"
+fi
 log "series: $OUT ($(ls "$OUT"/0*.patch | wc -l) files)"
