@@ -1,18 +1,29 @@
 #!/bin/bash
 # Runs inside the VM (bench/run.sh). One boot, variants interleaved:
 # tunnel mode with the Rust hook and with the C reference hook, and
-# transport mode with the stock path and with direct output. pktgen in
-# ns0 floods through IPSEC-GW; delivered packets are counted by the
-# software SA on Simulated-NE, CPU time from /proc/stat.
+# transport mode with the stock path and with direct output.
+#
+# macro: pktgen in ns0 floods through IPSEC-GW; delivered packets are
+# counted by the software SA on Simulated-NE, CPU time from /proc/stat.
+# micro: xfrm_direct_tx_micro times dst_output() on synthetic forwarded
+# skbs on IPSEC-GW, the netdevsim port dropping them once it has looked up
+# their SA (ipsec_packet_fail_tx), so the time is the hook's, the xfrm
+# output path's and the device's transmit, and nothing downstream.
 
-SELFTEST_DIR=$1 RUST_KO=$2 CREF_KO=$3 OUT=$4
+SELFTEST_DIR=$1 RUST_KO=$2 CREF_KO=$3 MICRO_KO=$4 OUT=$5
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 SIZES=${BENCH_SIZES:-64 512 1400}
+PARTS=${BENCH_PARTS:-macro micro profile}
+CALLS=${BENCH_CALLS:-20000}
 export XDT_MODULE=$RUST_KO XDT_CREF_MODULE=$CREF_KO
 source "$SELFTEST_DIR/routed_lib.sh"
 trap topo_cleanup EXIT
 debugfs_mount
+# The test kernel tracks every allocation for kmemleak (make check's leak
+# cases): that bookkeeping would be much of what is measured here. Off for
+# the rest of this boot.
+[ -w /sys/kernel/debug/kmemleak ] && echo off >/sys/kernel/debug/kmemleak
 modprobe pktgen || { echo "pktgen not available"; exit 1; }
 
 # Transport mode: 16.0.0.1 -> NE's own address, an SA from 16.0.0.1 to NE.
@@ -62,8 +73,8 @@ flood() {
 
 cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
-# measure VARIANT MODE SIZE: one run; appends a JSON line.
-measure() {
+# macro VARIANT MODE SIZE: one run; appends a JSON line.
+macro() {
 	local variant=$1 mode=$2 size=$3 spi dst p0 p1 c0 c1 t0 t1
 	if [ "$mode" = tunnel ]; then spi=$SPI_OUT dst=48.0.0.1; else spi=$TR_SPI_OUT dst=$NE_ADDR; fi
 	p0=$(xfrm_packets "$NE" "$([ "$mode" = tunnel ] && echo "$GW_ADDR" || echo 16.0.0.1)" "$NE_ADDR" "$spi")
@@ -72,8 +83,36 @@ measure() {
 	sleep 0.3
 	t1=$(date +%s%N) c1=$(cpu_jiffies)
 	p1=$(xfrm_packets "$NE" "$([ "$mode" = tunnel ] && echo "$GW_ADDR" || echo 16.0.0.1)" "$NE_ADDR" "$spi")
-	printf '{"variant":"%s","mode":"%s","size":%s,"packets":%s,"ns":%s,"cpu_jiffies":%s}\n' \
+	printf '{"bench":"macro","variant":"%s","mode":"%s","size":%s,"packets":%s,"ns":%s,"cpu_jiffies":%s}\n' \
 		"$variant" "$mode" "$size" $((p1 - p0)) $((t1 - t0)) $((c1 - c0)) | tee -a "$OUT"
+}
+
+micro_run() { # DST SIZE CALLS
+	nsenter --net="/run/netns/$GW" sh -c \
+		"echo '16.0.0.1 $1 $2 $3' > /sys/kernel/debug/xfrm_direct_tx_micro/run" && return
+	echo "micro: $variant $mode $size: writing the run failed"
+	return 1
+}
+
+# micro VARIANT MODE SIZE: one timed stream of CALLS skbs; appends a JSON
+# line. The hook's counters must show every call took the expected way.
+micro() {
+	local variant=$1 mode=$2 size=$3 dst=48.0.0.1 ko=$RUST_KO counter=direct c0 c1 res
+	[ "$mode" = tunnel ] || dst=$NE_ADDR
+	[ "$variant" = cref ] && ko=$CREF_KO
+	[ "$variant" = stock ] && counter=declined_transport
+	# Untimed first: under TCG, code runs slowly the first time after a
+	# module load (translation), which is not the code's cost.
+	micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
+	c0=$(hook_counter "$ko" "$counter")
+	micro_run "$dst" "$size" "$CALLS" || exit 1
+	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
+	c1=$(hook_counter "$ko" "$counter")
+	[ $((c1 - c0)) -eq "$CALLS" ] ||
+		{ echo "micro: $variant $mode $size: $counter $c0 -> $c1, expected +$CALLS"; exit 1; }
+	set -- $res
+	printf '{"bench":"micro","variant":"%s","mode":"%s","size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
+		"$variant" "$mode" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
 }
 
 use() { # use rust|cref|stock [direct_transport]
@@ -87,13 +126,62 @@ use() { # use rust|cref|stock [direct_transport]
 
 : >"$OUT"
 setup
-for round in $(seq "$ROUNDS"); do
-	for size in $SIZES; do
-		use rust; measure rust tunnel "$size"
-		use cref; measure cref tunnel "$size"
-		use rust 0; measure stock transport "$size"
-		use rust 1; measure direct transport "$size"
-	done
-	echo "round $round done" >&2
+# variants macro|micro SIZE: the four variants, back to back.
+variants() {
+	use rust; $1 rust tunnel "$2"
+	use cref; $1 cref tunnel "$2"
+	use rust 0; $1 stock transport "$2"
+	use rust 1; $1 direct transport "$2"
+}
+# profile VARIANT: where the time of a long micro run goes (perf, sampled
+# on the cpu-clock: TCG has no PMU), 64-byte packets.
+profile() {
+	local variant=$1 mode=tunnel dst=48.0.0.1 size=64 calls=$((CALLS * 5))
+	local prof=${OUT%/*}/profile-$variant
+	perf record -q -e cpu-clock -a -o "$prof.data" -- nsenter --net="/run/netns/$GW" sh -c \
+		"echo '16.0.0.1 $dst $size $calls' > /sys/kernel/debug/xfrm_direct_tx_micro/run" ||
+		{ echo "profile: perf record failed"; return 1; }
+	# The writer's samples only: building the skbs and the timed calls.
+	perf report -q -i "$prof.data" --kallsyms /proc/kallsyms --comms sh --percentage relative --sort dso,sym \
+		--stdio 2>/dev/null | grep -v '^$' >"$prof.all"
+	{
+		head -n 25 "$prof.all"
+		awk '/\[xfrm_direct_tx/ { s += $1 } END { printf "# in the hook module: %.2f%%\n", s }' \
+			"$prof.all"
+	} >"$prof.txt"
+	echo "profile $variant: $(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)" >&2
+}
+
+micro_start() {
+	module_load "$MICRO_KO" || exit 1
+	nsim_fault "$NSIM_GW_ID" fail_tx 1
+}
+
+micro_stop() {
+	nsim_fault "$NSIM_GW_ID" fail_tx 0
+	module_unload "$MICRO_KO"
+}
+
+for part in $PARTS; do
+	case $part in
+	macro | micro)
+		[ "$part" = macro ] || micro_start
+		for round in $(seq "$ROUNDS"); do
+			for size in $SIZES; do
+				variants "$part" "$size"
+			done
+			echo "$part: round $round done" >&2
+		done
+		[ "$part" = macro ] || micro_stop
+		;;
+	profile)
+		command -v perf >/dev/null || { echo "profile: no perf (apt-get install linux-perf)"; exit 1; }
+		micro_start
+		use rust; micro_run 48.0.0.1 64 $((CALLS / 10 + 1)) && profile rust || exit 1
+		use cref; micro_run 48.0.0.1 64 $((CALLS / 10 + 1)) && profile cref || exit 1
+		micro_stop
+		;;
+	*) echo "unknown BENCH_PARTS entry '$part' (macro, micro, profile)"; exit 1 ;;
+	esac
 done
 use none

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Median and spread per variant and size, and the Rust/C and direct/stock
-ratios, from the runs bench/guest.sh recorded (one JSON object a line)."""
+ratios, from the runs bench/guest.sh recorded (one JSON object a line):
+macro runs (pktgen through the gateway) and micro runs (timed calls of the
+output path on synthetic skbs)."""
 import json
 import os
 import platform
@@ -9,58 +11,104 @@ import sys
 from collections import defaultdict
 
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-groups = defaultdict(list)
+macro, micro = defaultdict(list), defaultdict(list)
 for r in runs:
+    key = (r["mode"], r["variant"], r["size"])
+    if r.get("bench", "macro") == "micro":
+        # the run's 10th percentile batch: the host preempting or sharing
+        # the vCPU only ever adds time (see bench/micro)
+        micro[key].append(r["p10_ps"] / 1000)
+        continue
     secs = r["ns"] / 1e9
     pps = r["packets"] / secs if secs else 0
     # jiffies are 1/USER_HZ (100) seconds of busy CPU, all CPUs together
     ns_per_pkt = r["cpu_jiffies"] * 1e7 / r["packets"] if r["packets"] else float("nan")
-    groups[(r["mode"], r["variant"], r["size"])].append((pps, ns_per_pkt))
+    macro[key].append((pps, ns_per_pkt))
+
 
 def stat(vals):
-    vals = [v for v in vals if v == v]  # runs that delivered nothing have no cost
+    """Median and spread ((max - min) / median, in %) of the runs that
+    measured something (a macro run that delivered nothing has no cost)."""
+    vals = [v for v in vals if v == v]
     if not vals:
-        return float("nan"), float("nan")
+        return None, None
     med = statistics.median(vals)
-    spread = (max(vals) - min(vals)) / med * 100 if med else float("nan")
+    spread = (max(vals) - min(vals)) / med * 100 if med else None
     return med, spread
 
+
+def rnd(v, digits=0):
+    return None if v is None else round(v, digits) if digits else round(v)
+
+
 table = []
-for (mode, variant, size), vals in sorted(groups.items()):
+for (mode, variant, size), vals in sorted(macro.items()):
     pps, spp = stat([v[0] for v in vals])
     cpu, cspread = stat([v[1] for v in vals])
     table.append(dict(mode=mode, variant=variant, size=size, runs=len(vals),
-                      pps_median=round(pps), pps_spread_pct=round(spp, 1),
-                      cpu_ns_per_pkt_median=cpu if cpu != cpu else round(cpu),
-                      cpu_spread_pct=cspread if cspread != cspread else round(cspread, 1)))
+                      pps_median=rnd(pps), pps_spread_pct=rnd(spp, 1),
+                      cpu_ns_per_pkt_median=rnd(cpu), cpu_spread_pct=rnd(cspread, 1)))
+micro_table = []
+for (mode, variant, size), vals in sorted(micro.items()):
+    ns, spread = stat(vals)
+    micro_table.append(dict(mode=mode, variant=variant, size=size, runs=len(vals),
+                            ns_per_call_median=rnd(ns, 1), spread_pct=rnd(spread, 1)))
 
-def find(mode, variant, size):
-    return next((t for t in table if (t["mode"], t["variant"], t["size"]) == (mode, variant, size)), None)
+
+def find(rows, mode, variant, size):
+    return next((t for t in rows if (t["mode"], t["variant"], t["size"]) == (mode, variant, size)), None)
+
+
+def ratio(rows, field, num, den):
+    if not num or not den or not num[field] or not den[field]:
+        return None
+    return round(num[field] / den[field], 3)
+
 
 ratios = []
-for size in sorted({t["size"] for t in table}):
-    rust, cref = find("tunnel", "rust", size), find("tunnel", "cref", size)
-    stock, direct = find("transport", "stock", size), find("transport", "direct", size)
+for size in sorted({t["size"] for t in table + micro_table}):
     row = {"size": size}
-    if rust and cref:
-        row["rust_over_c_cpu"] = round(rust["cpu_ns_per_pkt_median"] / cref["cpu_ns_per_pkt_median"], 3)
-        row["rust_over_c_pps"] = round(rust["pps_median"] / cref["pps_median"], 3)
-    if stock and direct:
-        row["direct_over_stock_cpu"] = round(direct["cpu_ns_per_pkt_median"] / stock["cpu_ns_per_pkt_median"], 3)
-        row["direct_over_stock_pps"] = round(direct["pps_median"] / stock["pps_median"], 3)
+    for rows, field, name in ((micro_table, "ns_per_call_median", "micro_ns"),
+                              (table, "cpu_ns_per_pkt_median", "cpu"),
+                              (table, "pps_median", "pps")):
+        rust, cref = find(rows, "tunnel", "rust", size), find(rows, "tunnel", "cref", size)
+        stock, direct = find(rows, "transport", "stock", size), find(rows, "transport", "direct", size)
+        row[f"rust_over_c_{name}"] = ratio(rows, field, rust, cref)
+        row[f"direct_over_stock_{name}"] = ratio(rows, field, direct, stock)
     ratios.append(row)
 
 machine = dict(host=platform.node(), cpus=os.cpu_count(), kernel_host=platform.release(),
+               cpu_model=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                               if l.startswith("model name")), "?"),
                accel=os.environ.get("VM_ACCEL", "probe"))
-json.dump(dict(machine=machine, table=table, ratios=ratios), open(sys.argv[2], "w"), indent=1)
+json.dump(dict(machine=machine, micro=micro_table, macro=table, ratios=ratios),
+          open(sys.argv[2], "w"), indent=1)
+
+
+def show(v):
+    return "-" if v is None else v
+
 
 print(f"machine: {machine}")
-print(f"{'mode':9} {'variant':7} {'size':>5} {'runs':>4} {'pps':>9} {'±%':>6} {'cpu ns/pkt':>10} {'±%':>6}")
-for t in table:
-    print(f"{t['mode']:9} {t['variant']:7} {t['size']:>5} {t['runs']:>4} {t['pps_median']:>9} "
-          f"{t['pps_spread_pct']:>6} {t['cpu_ns_per_pkt_median']:>10} {t['cpu_spread_pct']:>6}")
-print()
-print(f"{'size':>5} {'Rust/C cpu':>10} {'Rust/C pps':>10} {'direct/stock cpu':>16} {'direct/stock pps':>16}")
+if micro_table:
+    print("\nmicro: ns per dst_output() call on IPSEC-GW (hook + xfrm output + device xmit),"
+          " 10th percentile batch of each run, median over runs")
+    print(f"{'mode':9} {'variant':7} {'size':>5} {'runs':>4} {'ns/call':>9} {'±%':>6}")
+    for t in micro_table:
+        print(f"{t['mode']:9} {t['variant']:7} {t['size']:>5} {t['runs']:>4} "
+              f"{show(t['ns_per_call_median']):>9} {show(t['spread_pct']):>6}")
+if table:
+    print("\nmacro: pktgen from ns0 through IPSEC-GW to Simulated-NE")
+    print(f"{'mode':9} {'variant':7} {'size':>5} {'runs':>4} {'pps':>9} {'±%':>6} "
+          f"{'cpu ns/pkt':>10} {'±%':>6}")
+    for t in table:
+        print(f"{t['mode']:9} {t['variant']:7} {t['size']:>5} {t['runs']:>4} {show(t['pps_median']):>9} "
+              f"{show(t['pps_spread_pct']):>6} {show(t['cpu_ns_per_pkt_median']):>10} "
+              f"{show(t['cpu_spread_pct']):>6}")
+print("\nratios (medians; Rust/C <= 1.02 is the goal, direct/stock < 1 is cheaper)")
+cols = [("rust_over_c_micro_ns", "Rust/C micro"), ("rust_over_c_cpu", "Rust/C cpu"),
+        ("rust_over_c_pps", "Rust/C pps"), ("direct_over_stock_micro_ns", "dir/stock micro"),
+        ("direct_over_stock_cpu", "dir/stock cpu"), ("direct_over_stock_pps", "dir/stock pps")]
+print(f"{'size':>5} " + " ".join(f"{h:>15}" for _, h in cols))
 for r in ratios:
-    print(f"{r['size']:>5} {r.get('rust_over_c_cpu', '-'):>10} {r.get('rust_over_c_pps', '-'):>10} "
-          f"{r.get('direct_over_stock_cpu', '-'):>16} {r.get('direct_over_stock_pps', '-'):>16}")
+    print(f"{r['size']:>5} " + " ".join(f"{show(r.get(k)):>15}" for k, _ in cols))

@@ -32,6 +32,7 @@ module_ko() {
 	case $1 in
 	xfrm_direct_tx) echo "$(module_dir)/rust/xfrm_direct_tx.ko" ;;
 	xfrm_direct_tx_cref) echo "$(module_dir)/bench/cref/xfrm_direct_tx_cref.ko" ;;
+	xfrm_direct_tx_micro) echo "$(module_dir)/bench/micro/xfrm_direct_tx_micro.ko" ;;
 	*) die "unknown module $1" ;;
 	esac
 }
@@ -63,6 +64,13 @@ checkpatch_patch() {
 		fi
 	done
 	return $rc
+}
+
+# series_digest DIR: what a series says, without what changes each time it
+# is regenerated (commit ids, dates, checkpatch's paths). Two series with
+# the same digest are the same patches.
+series_digest() {
+	cat "$1"/0*.patch | grep -Ev '^(From [0-9a-f]{40} |Date: )' | sha256sum | cut -d' ' -f1
 }
 
 # outgoing_lock: one user at a time of the outgoing worktree (make

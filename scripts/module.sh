@@ -29,4 +29,5 @@ set -e
 if grep -E '(warning|error)(\[[^]]*\])?:' "$out" | grep -v '^make' >/dev/null; then
 	die "the module build printed warnings (above)"
 fi
-ls -l "$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" >&2
+ls -l "$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" \
+	"$(module_ko xfrm_direct_tx_micro)" >&2
