@@ -66,11 +66,13 @@ checkpatch_patch() {
 	return $rc
 }
 
-# series_digest DIR: what a series says, without what changes each time it
-# is regenerated (commit ids, dates, checkpatch's paths). Two series with
-# the same digest are the same patches.
+# series_digest DIR: what the patches of a series say, without what
+# changes each time it is regenerated (commit ids, dates) and without the
+# cover letter, which builds nothing. Two series with the same digest are
+# the same patches.
 series_digest() {
-	cat "$1"/0*.patch | grep -Ev '^(From [0-9a-f]{40} |Date: )' | sha256sum | cut -d' ' -f1
+	find "$1" -maxdepth 1 -name '0*.patch' ! -name '0000-cover-letter.patch' | sort |
+		xargs cat | grep -Ev '^(From [0-9a-f]{40} |Date: )' | sha256sum | cut -d' ' -f1
 }
 
 # outgoing_lock: one user at a time of the outgoing worktree (make
