@@ -72,6 +72,11 @@ run_checkpatch() {
 		echo "== ${p#"$TOP"/}"
 		checkpatch_patch "$src" "$p" || rc=1
 	done
+	# The test and benchmark modules are kernel C too, outside the series.
+	for p in "$TOP"/bench/*/*.c; do
+		echo "== ${p#"$TOP"/}"
+		"$src/scripts/checkpatch.pl" --strict --no-tree -q -f "$p" || rc=1
+	done
 	return $rc
 }
 
@@ -95,7 +100,7 @@ PY
 
 phase_checkpatch() {
 	gate "docs: rst parses, kernel-doc clean on the hook API" "$OUT/docs.log" run_docs
-	gate "checkpatch.pl --strict patches/" "$OUT/checkpatch.log" run_checkpatch
+	gate "checkpatch.pl --strict patches/ bench/" "$OUT/checkpatch.log" run_checkpatch
 	gate "make patches: series applies to the base, checkpatch --strict clean" \
 		"$OUT/patches.log" env PATCHES_OUT="$OUT/outgoing" "$TOP/scripts/patches.sh"
 }
