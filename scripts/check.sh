@@ -132,10 +132,13 @@ phase_selftests() {
 		XDT_MODULE="$(module_ko xfrm_direct_tx)" \
 		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)" \
 		make -s -C "$src/tools/testing/selftests" TARGETS=net/xfrm run_tests 2>&1 |
-		tee "$logf" | sed 's/^/# /'
-	# The runner's own KTAP is shown as diagnostics above; its cases are
-	# numbered into this document below.
+		sed 's/^/# /'
 	rc=${PIPESTATUS[0]}
+	# The runner's own KTAP is shown as diagnostics above, as it grew; its
+	# cases are numbered into this document below, from the guest's own
+	# copy of the log (the live view, a tail -F over 9p, has been seen to
+	# repeat a stretch when the guest exits).
+	cp "$vmout/out.log" "$logf" 2>/dev/null || : >"$logf"
 	# Each case of each script is a result; a script that failed without a
 	# failing case (timeout, crash) is one more.
 	local script_failed=0 case_failed=0
