@@ -87,8 +87,8 @@ macro() {
 		"$variant" "$mode" "$size" $((p1 - p0)) $((t1 - t0)) $((c1 - c0)) | tee -a "$OUT"
 }
 
-micro_run() { # DST SIZE CALLS
-	nsenter --net="/run/netns/$GW" sh -c \
+micro_run() { # DST SIZE CALLS [WRAPPER...], e.g. a perf record command line
+	"${@:4}" nsenter --net="/run/netns/$GW" sh -c \
 		"echo '16.0.0.1 $1 $2 $3' > /sys/kernel/debug/xfrm_direct_tx_micro/run" && return
 	echo "micro: $variant $mode $size: writing the run failed"
 	return 1
@@ -138,9 +138,8 @@ variants() {
 profile() {
 	local variant=$1 mode=tunnel dst=48.0.0.1 size=64 calls=$((CALLS * 5))
 	local prof=${OUT%/*}/profile-$variant
-	perf record -q -e cpu-clock -a -o "$prof.data" -- nsenter --net="/run/netns/$GW" sh -c \
-		"echo '16.0.0.1 $dst $size $calls' > /sys/kernel/debug/xfrm_direct_tx_micro/run" ||
-		{ echo "profile: perf record failed"; return 1; }
+	micro_run "$dst" "$size" "$calls" perf record -q -e cpu-clock -a -o "$prof.data" -- ||
+		return 1
 	# The writer's samples only: building the skbs and the timed calls.
 	perf report -q -i "$prof.data" --kallsyms /proc/kallsyms --comms sh --percentage relative --sort dso,sym \
 		--stdio 2>/dev/null | grep -v '^$' >"$prof.all"
