@@ -241,61 +241,47 @@ impl Skb {
         self.0.as_ptr().cast()
     }
 
-    /// Replaces the xfrm bundle dst with the route under it, the one the
-    /// packet follows once the hardware has encapsulated it.
-    pub(crate) fn pop_xfrm_dst(&mut self) -> Result {
+    /// Takes the skb off its xfrm bundle dst and puts it on the route under
+    /// it, the one the packet follows once the hardware has encapsulated
+    /// it; forgets its conntrack entry (the packet leaves the stack here)
+    /// and runs the route's `local_out` (the netfilter `LOCAL_OUT` hook).
+    ///
+    /// Gives the skb back, without a dst, when the bundle has no route
+    /// under it.
+    pub(crate) fn leave_bundle(self, net: &Net, sk: Option<&Sock>) -> Result<LocalOut, Skb> {
         let skb = self.as_ptr();
         // SAFETY: `self` owns the skb (type invariant), whose dst is an
         // xfrm bundle entry; `dst_clone()` takes a reference to its child
         // (or passes null through) before the skb drops the bundle.
-        let child = unsafe {
-            let child = bindings::dst_clone(bindings::xfrm_dst_child(bindings::skb_dst(skb)));
+        let route = unsafe {
+            let route = bindings::dst_clone(bindings::xfrm_dst_child(bindings::skb_dst(skb)));
             bindings::skb_dst_drop(skb);
-            child
+            route
         };
-        if child.is_null() {
-            return Err(Error::from_errno(-(bindings::EHOSTUNREACH as c_int)));
+        if route.is_null() {
+            return Err(self);
         }
         // SAFETY: the skb takes over the reference `dst_clone()` took.
-        unsafe { bindings::skb_dst_set(skb, child) };
-        Ok(())
-    }
-
-    /// Forgets the conntrack entry: the packet leaves the stack here.
-    pub(crate) fn reset_ct(&mut self) {
-        // SAFETY: `self` owns the skb (type invariant).
-        unsafe { bindings::nf_reset_ct(self.as_ptr()) };
-    }
-
-    /// Runs the dst's `local_out` (the netfilter `LOCAL_OUT` hook).
-    ///
-    /// An skb without a dst (never the case after [`Self::pop_xfrm_dst`])
-    /// has nowhere to go and is dropped.
-    pub(crate) fn local_out(self, net: &Net, sk: Option<&Sock>) -> LocalOut {
-        let skb = self.as_ptr();
-        // SAFETY: `self` owns the skb.
-        let dst = unsafe { bindings::skb_dst(skb) };
-        if dst.is_null() {
-            self.drop_with(DropReason::NoRoute);
-            return LocalOut::Consumed(-(bindings::EHOSTUNREACH as c_int));
+        unsafe {
+            bindings::skb_dst_set(skb, route);
+            bindings::nf_reset_ct(skb);
         }
-        // SAFETY: `dst` is the skb's live dst.
-        let ops = unsafe { (*dst).ops };
-        // SAFETY: a dst's `ops` is set at allocation and never null.
-        let Some(local_out) = (unsafe { (*ops).local_out }) else {
+        // SAFETY: `route` is the skb's live dst, whose `ops` is set at
+        // allocation and never null.
+        let Some(local_out) = (unsafe { (*(*route).ops).local_out }) else {
             // IPv4 and IPv6 both have one; anything else is not ours.
-            return LocalOut::Continue(self);
+            return Ok(LocalOut::Continue(self));
         };
         let raw = self.into_raw();
         // SAFETY: `local_out` takes the skb and consumes it unless it
         // returns 1; `net` and `sk` are live for the call.
         let ret = unsafe { local_out(net.as_ptr(), Sock::as_ptr(sk), raw) };
-        if ret == 1 {
+        Ok(if ret == 1 {
             // SAFETY: 1 means the skb was handed back to us.
             LocalOut::Continue(unsafe { Self::from_raw(NonNull::new_unchecked(raw)) })
         } else {
             LocalOut::Consumed(ret)
-        }
+        })
     }
 
     /// Points the skb at `dev` and reserves room for its link-layer
@@ -322,10 +308,11 @@ impl Skb {
         Ok(())
     }
 
-    /// Queues the skb on its device (`dev_queue_xmit()`).
+    /// Queues the skb on its device: `dev_queue_xmit()`, which is an
+    /// inline call of `__dev_queue_xmit()` with no subordinate device.
     pub(crate) fn queue_xmit(self) -> c_int {
         // SAFETY: ownership passes to the device layer.
-        unsafe { bindings::dev_queue_xmit(self.into_raw()) }
+        unsafe { bindings::__dev_queue_xmit(self.into_raw(), core::ptr::null_mut()) }
     }
 
     /// Frees the skb, telling drop monitors why.

@@ -88,19 +88,14 @@ struct Hook {
 impl Hook {
     /// Sends a packet the decision marked direct. Returns the status for
     /// `xfrm_output()`; the skb is always consumed.
-    fn direct_output(&self, sk: Option<&Sock>, x: &XfrmState, mut skb: Skb) -> c_int {
-        let net = x.net();
-        if skb.pop_xfrm_dst().is_err() {
-            return self.drop(skb, x, Failure::NoRoute);
-        }
-        skb.reset_ct();
-
-        let mut skb = match skb.local_out(net, sk) {
-            LocalOut::Continue(skb) => skb,
-            LocalOut::Consumed(ret) => {
+    fn direct_output(&self, sk: Option<&Sock>, x: &XfrmState, skb: Skb) -> c_int {
+        let mut skb = match skb.leave_bundle(x.net(), sk) {
+            Ok(LocalOut::Continue(skb)) => skb,
+            Ok(LocalOut::Consumed(ret)) => {
                 self.counters.inc(Counter::LocalOutConsumed);
                 return ret;
             }
+            Err(skb) => return self.drop(skb, x, Failure::NoRoute),
         };
 
         // The hardware writes L2 and the outer headers from the state, so
