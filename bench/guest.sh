@@ -11,6 +11,9 @@
 # output path's and the device's transmit, and nothing downstream.
 
 SELFTEST_DIR=$1 RUST_KO=$2 CREF_KO=$3 MICRO_KO=$4 OUT=$5
+# Optional: another build of the Rust hook (say, of the previous commit),
+# profiled beside the current one to judge a change in one boot.
+RUST_BASE_KO=${BENCH_RUST_BASE_KO:-}
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 SIZES=${BENCH_SIZES:-64 512 1400}
@@ -115,13 +118,17 @@ micro() {
 		"$variant" "$mode" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
 }
 
-use() { # use rust|cref|stock [direct_transport]
+use() { # use rust|rust_base|cref|stock [direct_transport]
+	local ko=
 	module_unload "$RUST_KO"
 	module_unload "$CREF_KO"
 	case $1 in
-	rust) module_load "$RUST_KO" "direct_transport=${2:-0}" ;;
-	cref) module_load "$CREF_KO" "direct_transport=${2:-0}" ;;
+	rust) ko=$RUST_KO ;;
+	rust_base) ko=$RUST_BASE_KO ;;
+	cref) ko=$CREF_KO ;;
 	esac
+	[ -z "$ko" ] || module_load "$ko" "direct_transport=${2:-0}" ||
+		{ echo "cannot load $ko"; exit 1; }
 }
 
 : >"$OUT"
@@ -133,22 +140,62 @@ variants() {
 	use rust 0; $1 stock transport "$2"
 	use rust 1; $1 direct transport "$2"
 }
-# profile VARIANT: where the time of a long micro run goes (perf, sampled
-# on the cpu-clock: TCG has no PMU), 64-byte packets.
+# profile VARIANT ROUND: where the time of a long micro run goes (perf,
+# sampled on the cpu-clock: TCG has no PMU, so no cycle counts), 64-byte
+# packets. Appends a JSON line with the samples inside the timed calls
+# (micro_output_batch on the stack) and, of those, the ones in the hook: its
+# module's code and, for Rust, the C helpers it calls out of line. A
+# share of samples compares the hooks without the run-to-run drift of the
+# host that makes timings here noisy: both variants run the same code
+# around the hook.
 profile() {
-	local variant=$1 mode=tunnel dst=48.0.0.1 size=64 calls=$((CALLS * 5))
+	local variant=$1 round=$2 size=64 calls=$((CALLS * 25)) counts ko=$RUST_KO c0 c1
 	local prof=${OUT%/*}/profile-$variant
-	micro_run "$dst" "$size" "$calls" perf record -q -e cpu-clock -a -o "$prof.data" -- ||
+	[ "$variant" = cref ] && ko=$CREF_KO
+	[ "$variant" = rust_base ] && ko=$RUST_BASE_KO
+	c0=$(hook_counter "$ko" direct)
+	micro_run 48.0.0.1 "$size" "$calls" perf record -q -g -e cpu-clock -F 10000 -a -o "$prof.data" -- ||
 		return 1
+	c1=$(hook_counter "$ko" direct)
+	[ -n "$c0" ] && [ -n "$c1" ] && [ $((c1 - c0)) -eq "$calls" ] ||
+		{ echo "profile $variant: direct '$c0' -> '$c1', expected +$calls"; return 1; }
 	# The writer's samples only: building the skbs and the timed calls.
-	perf report -q -i "$prof.data" --kallsyms /proc/kallsyms --comms sh --percentage relative --sort dso,sym \
-		--stdio 2>/dev/null | grep -v '^$' >"$prof.all"
+	# Also, in $prof.hook, where in the hook (function+offset) and in
+	# which helpers the timed samples fell, most frequent first.
+	rm -f "$prof.where"
+	counts=$(perf script -i "$prof.data" --kallsyms /proc/kallsyms --comms sh -F comm,ip,sym,symoff,dso \
+		2>/dev/null | awk -v where="$prof.where" '
+		function flush() {
+			if (leaf == "") return
+			hook = leaf ~ /\(\[xfrm_direct_tx(_cref)?\]\)$/
+			helper = leaf ~ /^[0-9a-f]+ rust_helper_/
+			if (timed) { t++; m += hook; h += helper } else if (hook || helper) u++
+			if (timed && (hook || helper)) { split(leaf, f, " "); print f[2] >where }
+			leaf = ""; timed = 0
+		}
+		/^[^ \t]/ { flush(); next }
+		/^[ \t]+[0-9a-f]+ / {
+			sub(/^[ \t]+/, "")
+			if (leaf == "") leaf = $0
+			if ($2 ~ /^micro_output_batch\+/) timed = 1
+			next
+		}
+		/^$/ { flush() }
+		END { flush(); printf "%d %d %d %d\n", t, m, h, u }')
+	set -- $counts
+	[ "${1:-0}" -gt 0 ] || { echo "profile $variant: no samples under micro_output_batch"; return 1; }
+	sort "$prof.where" 2>/dev/null | uniq -c | sort -rn >"$prof.hook"
+	printf '{"bench":"profile","variant":"%s","round":%s,"size":%s,"calls":%s,"timed_samples":%s,"hook_module_samples":%s,"rust_helper_samples":%s,"hook_samples_outside":%s}\n' \
+		"$variant" "$round" "$size" "$calls" "$1" "$2" "$3" "$4" | tee -a "$OUT"
+	# The flat profile of the last round, for reading.
+	perf report -q -i "$prof.data" --kallsyms /proc/kallsyms --comms sh --no-children -g none \
+		--percentage relative --sort dso,sym --stdio 2>/dev/null | grep -v '^$' >"$prof.all"
 	{
 		head -n 25 "$prof.all"
-		awk '/\[xfrm_direct_tx/ { s += $1 } END { printf "# in the hook module: %.2f%%\n", s }' \
+		awk '$2 ~ /^\[xfrm_direct_tx(_cref)?\]$/ { m += $1 } $4 ~ /^rust_helper_/ { h += $1 }
+			END { printf "# hook module: %.2f%%, Rust helpers: %.2f%% of the writer'"'"'s samples\n", m, h }' \
 			"$prof.all"
 	} >"$prof.txt"
-	echo "profile $variant: $(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)" >&2
 }
 
 micro_start() {
@@ -176,8 +223,13 @@ for part in $PARTS; do
 	profile)
 		command -v perf >/dev/null || { echo "profile: no perf (apt-get install linux-perf)"; exit 1; }
 		micro_start
-		use rust; micro_run 48.0.0.1 64 $((CALLS / 10 + 1)) && profile rust || exit 1
-		use cref; micro_run 48.0.0.1 64 $((CALLS / 10 + 1)) && profile cref || exit 1
+		for round in $(seq "$ROUNDS"); do
+			for variant in rust cref ${RUST_BASE_KO:+rust_base}; do
+				use "$variant"
+				micro_run 48.0.0.1 64 $((CALLS / 10 + 1)) && profile "$variant" "$round" || exit 1
+			done
+			echo "profile: round $round done" >&2
+		done
 		micro_stop
 		;;
 	*) echo "unknown BENCH_PARTS entry '$part' (macro, micro, profile)"; exit 1 ;;

@@ -4,6 +4,8 @@
 #
 #   BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_SIZES="64 512 1400"
 #   BENCH_PARTS="macro micro profile" BENCH_CALLS=20000 (skbs per micro run)
+#   BENCH_RUST_BASE_KO=path/to/xfrm_direct_tx.ko: another build of the Rust
+#   hook, profiled beside this one (variant rust_base)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 SRC=$(kernel_src)
@@ -16,14 +18,24 @@ limit=$((rounds * 3 * 4 * (secs + 20 + ${BENCH_CALLS:-20000} / 500) + 300))
 "$TOP/scripts/vm.sh" -t "$limit" -o "$raw" -- \
 	env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
 	BENCH_PARTS="${BENCH_PARTS:-macro micro profile}" BENCH_CALLS="${BENCH_CALLS:-20000}" \
+	BENCH_RUST_BASE_KO="${BENCH_RUST_BASE_KO:-}" \
 	bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
 	"$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" \
 	"$(module_ko xfrm_direct_tx_micro)" "$raw/runs.jsonl"
 
+rm -f "$RES"/profile-*
 python3 "$TOP/bench/summarize.py" "$raw/runs.jsonl" "$RES/latest.json" | tee "$RES/latest.txt"
 cp "$raw/runs.jsonl" "$RES/latest-runs.jsonl"
 for prof in "$raw"/profile-*.txt; do
 	[ -f "$prof" ] || continue
-	cp "$prof" "$RES/"
-	echo; echo "== $(basename "$prof" .txt) (perf, cpu-clock samples, 64-byte micro run)"; cat "$prof"
+	variant=$(basename "$prof" .txt) variant=${variant#profile-}
+	case $variant in
+	cref) ko=$(module_ko xfrm_direct_tx_cref) fn=cref_output ;;
+	rust) ko=$(module_ko xfrm_direct_tx) fn=Hook6output ;;
+	rust_base) ko=${BENCH_RUST_BASE_KO:-} fn=Hook6output ;;
+	esac
+	cp "$prof" "${prof%.txt}.hook" "$RES/"
+	echo; echo "== profile $variant (perf, cpu-clock samples, 64-byte micro run, last round)"
+	cat "$prof"
+	python3 "$TOP/bench/call_sites.py" "${prof%.txt}.hook" "$ko" "$fn"
 done | tee -a "$RES/latest.txt"

@@ -11,8 +11,11 @@ import sys
 from collections import defaultdict
 
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-macro, micro = defaultdict(list), defaultdict(list)
+macro, micro, profile = defaultdict(list), defaultdict(list), defaultdict(dict)
 for r in runs:
+    if r.get("bench") == "profile":
+        profile[r["round"]][r["variant"]] = r
+        continue
     key = (r["mode"], r["variant"], r["size"])
     if r.get("bench", "macro") == "micro":
         # the run's 10th percentile batch: the host preempting or sharing
@@ -77,11 +80,53 @@ for size in sorted({t["size"] for t in table + micro_table}):
         row[f"direct_over_stock_{name}"] = ratio(rows, field, direct, stock)
     ratios.append(row)
 
+
+
+def hook_share(r):
+    """Share of the samples inside the timed calls that were in the hook
+    (its module, and for Rust the C helpers it calls out of line)."""
+    return (r["hook_module_samples"] + r["rust_helper_samples"]) / r["timed_samples"]
+
+
+# Per round, both hooks ran the same code around them, so with s the hook's
+# share of the timed samples, the rest costs (1 - s) of a call in each, and
+# the per-call cost ratio Rust/C is (1 - s_C) / (1 - s_Rust).
+profile_rounds = []
+for rnd_no, by_variant in sorted(profile.items()):
+    if "rust" not in by_variant or "cref" not in by_variant:
+        continue
+    share = {v: hook_share(r) for v, r in by_variant.items()}
+    helpers = by_variant["rust"]["rust_helper_samples"] / by_variant["rust"]["timed_samples"]
+    outside = sum(v["hook_samples_outside"] for v in by_variant.values())
+    inside = sum(v["hook_module_samples"] + v["rust_helper_samples"] for v in by_variant.values())
+    row = dict(round=rnd_no, rust_hook_pct=round(share["rust"] * 100, 2),
+               rust_helpers_pct=round(helpers * 100, 2), c_hook_pct=round(share["cref"] * 100, 2),
+               rust_over_c=round((1 - share["cref"]) / (1 - share["rust"]), 4),
+               hook_samples_unwound_pct=round(100 * inside / (inside + outside), 1)
+               if inside + outside else None)
+    if "rust_base" in share:
+        row["rust_base_hook_pct"] = round(share["rust_base"] * 100, 2)
+        row["rust_over_rust_base"] = round((1 - share["rust_base"]) / (1 - share["rust"]), 4)
+    profile_rounds.append(row)
+profile_summary = None
+if profile_rounds:
+    profile_summary = dict(rounds=len(profile_rounds))
+    for key in ("rust_hook_pct", "c_hook_pct", "rust_base_hook_pct"):
+        vals = [p[key] for p in profile_rounds if key in p]
+        if vals:
+            profile_summary[key + "_median"] = rnd(statistics.median(vals), 2)
+    for key in ("rust_over_c", "rust_over_rust_base"):
+        med, spread = stat([p[key] for p in profile_rounds if key in p])
+        if med is not None:
+            profile_summary[key + "_median"] = round(med, 4)
+            profile_summary[key + "_spread_pct"] = rnd(spread, 2)
+
 machine = dict(host=platform.node(), cpus=os.cpu_count(), kernel_host=platform.release(),
                cpu_model=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                                if l.startswith("model name")), "?"),
                accel=os.environ.get("VM_ACCEL", "probe"))
-json.dump(dict(machine=machine, micro=micro_table, macro=table, ratios=ratios),
+json.dump(dict(machine=machine, micro=micro_table, macro=table, ratios=ratios,
+               profile=dict(rounds=profile_rounds, summary=profile_summary)),
           open(sys.argv[2], "w"), indent=1)
 
 
@@ -105,10 +150,34 @@ if table:
         print(f"{t['mode']:9} {t['variant']:7} {t['size']:>5} {t['runs']:>4} {show(t['pps_median']):>9} "
               f"{show(t['pps_spread_pct']):>6} {show(t['cpu_ns_per_pkt_median']):>10} "
               f"{show(t['cpu_spread_pct']):>6}")
-print("\nratios (medians; Rust/C <= 1.02 is the goal, direct/stock < 1 is cheaper)")
 cols = [("rust_over_c_micro_ns", "Rust/C micro"), ("rust_over_c_cpu", "Rust/C cpu"),
         ("rust_over_c_pps", "Rust/C pps"), ("direct_over_stock_micro_ns", "dir/stock micro"),
         ("direct_over_stock_cpu", "dir/stock cpu"), ("direct_over_stock_pps", "dir/stock pps")]
-print(f"{'size':>5} " + " ".join(f"{h:>15}" for _, h in cols))
+if ratios:
+    print("\nratios (medians; Rust/C <= 1.02 is the goal, direct/stock < 1 is cheaper)")
+    print(f"{'size':>5} " + " ".join(f"{h:>15}" for _, h in cols))
 for r in ratios:
     print(f"{r['size']:>5} " + " ".join(f"{show(r.get(k)):>15}" for k, _ in cols))
+if profile_rounds:
+    base = "rust_over_rust_base" in profile_rounds[0]
+    print("\nprofile: share of the samples inside the timed calls (64 bytes) spent in the hook;"
+          " per-call cost ratio Rust/C = (1 - C share) / (1 - Rust share)")
+    print(f"{'round':>5} {'Rust %':>7} {'of it helpers %':>15} {'C %':>6} {'Rust/C':>7}"
+          + (f" {'base %':>7} {'Rust/base':>9}" if base else "") + f" {'unwound %':>9}")
+    for p in profile_rounds:
+        print(f"{p['round']:>5} {p['rust_hook_pct']:>7} {p['rust_helpers_pct']:>15} {p['c_hook_pct']:>6} "
+              f"{p['rust_over_c']:>7}"
+              + (f" {show(p.get('rust_base_hook_pct')):>7} {show(p.get('rust_over_rust_base')):>9}"
+                 if base else "")
+              + f" {show(p['hook_samples_unwound_pct']):>9}")
+    ps = profile_summary
+    print(f"median Rust/C {ps['rust_over_c_median']} (spread {show(ps['rust_over_c_spread_pct'])} %)"
+          f" over {ps['rounds']} rounds")
+    if "rust_over_rust_base_median" in ps:
+        print(f"median Rust/base {ps['rust_over_rust_base_median']}"
+              f" (spread {show(ps['rust_over_rust_base_spread_pct'])} %): the Rust hook against"
+              " the other build given as BENCH_RUST_BASE_KO")
+    if any(p["hook_samples_unwound_pct"] is not None and p["hook_samples_unwound_pct"] < 98
+           for p in profile_rounds):
+        print("warning: more than 2 % of the hook's samples had no micro_output_batch under them"
+              " (call chains lost): the shares above undercount the hook")

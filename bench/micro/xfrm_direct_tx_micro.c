@@ -123,6 +123,18 @@ static struct dst_entry *micro_bundle(struct net *net, __be32 saddr,
 	return &rt->dst;
 }
 
+/* The timed calls, out of line so that a profile can tell them from the
+ * building of the skbs: bench/guest.sh counts the samples under this frame.
+ */
+static noinline void micro_output_batch(struct net *net,
+					struct sk_buff **skbs, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		dst_output(net, NULL, skbs[i]);
+}
+
 static int micro_run(struct net *net, __be32 saddr, __be32 daddr,
 		     unsigned int size, unsigned int count)
 {
@@ -161,8 +173,7 @@ static int micro_run(struct net *net, __be32 saddr, __be32 daddr,
 		 */
 		local_bh_disable();
 		start = ktime_get_ns();
-		for (i = 0; i < n; i++)
-			dst_output(net, NULL, batch[i]);
+		micro_output_batch(net, batch, n);
 		start = ktime_get_ns() - start;
 		local_bh_enable();
 		ns += start;
