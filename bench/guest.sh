@@ -118,15 +118,19 @@ micro() {
 		"$variant" "$mode" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
 }
 
+variant_ko() { # variant_ko rust|rust_base|cref: the hook module of a variant
+	case $1 in
+	rust) echo "$RUST_KO" ;;
+	rust_base) echo "$RUST_BASE_KO" ;;
+	cref) echo "$CREF_KO" ;;
+	esac
+}
+
 use() { # use rust|rust_base|cref|stock [direct_transport]
-	local ko=
+	local ko
+	ko=$(variant_ko "$1")
 	module_unload "$RUST_KO"
 	module_unload "$CREF_KO"
-	case $1 in
-	rust) ko=$RUST_KO ;;
-	rust_base) ko=$RUST_BASE_KO ;;
-	cref) ko=$CREF_KO ;;
-	esac
 	[ -z "$ko" ] || module_load "$ko" "direct_transport=${2:-0}" ||
 		{ echo "cannot load $ko"; exit 1; }
 }
@@ -149,10 +153,9 @@ variants() {
 # host that makes timings here noisy: both variants run the same code
 # around the hook.
 profile() {
-	local variant=$1 round=$2 size=64 calls=$((CALLS * 25)) counts ko=$RUST_KO c0 c1
+	local variant=$1 round=$2 size=64 calls=$((CALLS * 25)) counts ko c0 c1
 	local prof=${OUT%/*}/profile-$variant
-	[ "$variant" = cref ] && ko=$CREF_KO
-	[ "$variant" = rust_base ] && ko=$RUST_BASE_KO
+	ko=$(variant_ko "$variant")
 	c0=$(hook_counter "$ko" direct)
 	micro_run 48.0.0.1 "$size" "$calls" perf record -q -g -e cpu-clock -F 10000 -a -o "$prof.data" -- ||
 		return 1
