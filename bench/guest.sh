@@ -100,10 +100,8 @@ micro_run() { # DST SIZE CALLS [WRAPPER...], e.g. a perf record command line
 # micro VARIANT MODE SIZE: one timed stream of CALLS skbs; appends a JSON
 # line. The hook's counters must show every call took the expected way.
 micro() {
-	local variant=$1 mode=$2 size=$3 dst=48.0.0.1 ko=$RUST_KO counter=direct c0 c1 res
-	[ "$mode" = tunnel ] || dst=$NE_ADDR
-	[ "$variant" = cref ] && ko=$CREF_KO
-	[ "$variant" = stock ] && counter=declined_transport
+	local variant=$1 mode=$2 size=$3 dst ko counter c0 c1 res
+	dst=$(variant_dst "$variant") ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
 	# Untimed first: under TCG, code runs slowly the first time after a
 	# module load (translation), which is not the code's cost.
 	micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
@@ -118,20 +116,28 @@ micro() {
 		"$variant" "$mode" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
 }
 
-variant_ko() { # variant_ko rust|rust_base|cref: the hook module of a variant
+# The variants: rust, rust_base and cref are tunnel mode (16.0.0.1 ->
+# 48.0.0.1) with that hook; stock and direct are transport mode (16.0.0.1
+# -> NE) with the Rust hook loaded, declining (direct_transport=0) or not.
+variant_ko() { # the hook module of a variant
 	case $1 in
-	rust) echo "$RUST_KO" ;;
+	rust | stock | direct) echo "$RUST_KO" ;;
 	rust_base) echo "$RUST_BASE_KO" ;;
 	cref) echo "$CREF_KO" ;;
 	esac
 }
 
-use() { # use rust|rust_base|cref|stock [direct_transport]
+variant_dst() { case $1 in stock | direct) echo "$NE_ADDR" ;; *) echo 48.0.0.1 ;; esac; }
+
+# The hook counter every call of the variant must raise.
+variant_counter() { [ "$1" = stock ] && echo declined_transport || echo direct; }
+
+use() { # use VARIANT|none
 	local ko
 	ko=$(variant_ko "$1")
 	module_unload "$RUST_KO"
 	module_unload "$CREF_KO"
-	[ -z "$ko" ] || module_load "$ko" "direct_transport=${2:-0}" ||
+	[ -z "$ko" ] || module_load "$ko" "direct_transport=$([ "$1" = direct ] && echo 1 || echo 0)" ||
 		{ echo "cannot load $ko"; exit 1; }
 }
 
@@ -141,27 +147,30 @@ setup
 variants() {
 	use rust; $1 rust tunnel "$2"
 	use cref; $1 cref tunnel "$2"
-	use rust 0; $1 stock transport "$2"
-	use rust 1; $1 direct transport "$2"
+	use stock; $1 stock transport "$2"
+	use direct; $1 direct transport "$2"
 }
 # profile VARIANT ROUND: where the time of a long micro run goes (perf,
 # sampled on the cpu-clock: TCG has no PMU, so no cycle counts), 64-byte
 # packets. Appends a JSON line with the samples inside the timed calls
 # (micro_output_batch on the stack) and, of those, the ones in the hook: its
-# module's code and, for Rust, the C helpers it calls out of line. A
-# share of samples compares the hooks without the run-to-run drift of the
-# host that makes timings here noisy: both variants run the same code
-# around the hook.
+# module's code and, for Rust, the C helpers it calls out of line; and the
+# ones on the path after the hook's decision: under xfrm_output() (hook,
+# stock path) or xfrm_output_resume() (which xfrm_output() may tail-call),
+# but not in the device's transmit (__dev_queue_xmit()), which both paths
+# end in. A share of samples compares two ways of doing a part of the same
+# calls without the run-to-run drift of the host that makes timings here
+# noisy: what is outside that part is the same code in both.
 profile() {
-	local variant=$1 round=$2 size=64 calls=$((CALLS * 25)) counts ko c0 c1
+	local variant=$1 round=$2 size=64 calls=$((CALLS * 25)) counts ko counter c0 c1
 	local prof=${OUT%/*}/profile-$variant
-	ko=$(variant_ko "$variant")
-	c0=$(hook_counter "$ko" direct)
-	micro_run 48.0.0.1 "$size" "$calls" perf record -q -g -e cpu-clock -F 10000 -a -o "$prof.data" -- ||
-		return 1
-	c1=$(hook_counter "$ko" direct)
+	ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
+	c0=$(hook_counter "$ko" "$counter")
+	micro_run "$(variant_dst "$variant")" "$size" "$calls" \
+		perf record -q -g -e cpu-clock -F 10000 -a -o "$prof.data" -- || return 1
+	c1=$(hook_counter "$ko" "$counter")
 	[ -n "$c0" ] && [ -n "$c1" ] && [ $((c1 - c0)) -eq "$calls" ] ||
-		{ echo "profile $variant: direct '$c0' -> '$c1', expected +$calls"; return 1; }
+		{ echo "profile $variant: $counter '$c0' -> '$c1', expected +$calls"; return 1; }
 	# The writer's samples only: building the skbs and the timed calls.
 	# Also, in $prof.hook, where in the hook (function+offset) and in
 	# which helpers the timed samples fell, most frequent first.
@@ -172,24 +181,27 @@ profile() {
 			if (leaf == "") return
 			hook = leaf ~ /\(\[xfrm_direct_tx(_cref)?\]\)$/
 			helper = leaf ~ /^[0-9a-f]+ rust_helper_/
-			if (timed) { t++; m += hook; h += helper } else if (hook || helper) u++
+			if (timed) { t++; m += hook; h += helper; p += path && !xmit }
+			else if (hook || helper) u++
 			if (timed && (hook || helper)) { split(leaf, f, " "); print f[2] >where }
-			leaf = ""; timed = 0
+			leaf = ""; timed = path = xmit = 0
 		}
 		/^[^ \t]/ { flush(); next }
 		/^[ \t]+[0-9a-f]+ / {
 			sub(/^[ \t]+/, "")
 			if (leaf == "") leaf = $0
 			if ($2 ~ /^micro_output_batch\+/) timed = 1
+			if ($2 ~ /^xfrm_output(_resume)?\+/) path = 1
+			if ($2 ~ /^__dev_queue_xmit\+/) xmit = 1
 			next
 		}
 		/^$/ { flush() }
-		END { flush(); printf "%d %d %d %d\n", t, m, h, u }')
+		END { flush(); printf "%d %d %d %d %d\n", t, m, h, u, p }')
 	set -- $counts
 	[ "${1:-0}" -gt 0 ] || { echo "profile $variant: no samples under micro_output_batch"; return 1; }
 	sort "$prof.where" 2>/dev/null | uniq -c | sort -rn >"$prof.hook"
-	printf '{"bench":"profile","variant":"%s","round":%s,"size":%s,"calls":%s,"timed_samples":%s,"hook_module_samples":%s,"rust_helper_samples":%s,"hook_samples_outside":%s}\n' \
-		"$variant" "$round" "$size" "$calls" "$1" "$2" "$3" "$4" | tee -a "$OUT"
+	printf '{"bench":"profile","variant":"%s","round":%s,"size":%s,"calls":%s,"timed_samples":%s,"hook_module_samples":%s,"rust_helper_samples":%s,"hook_samples_outside":%s,"path_samples":%s}\n' \
+		"$variant" "$round" "$size" "$calls" "$1" "$2" "$3" "$4" "$5" | tee -a "$OUT"
 	# The flat profile of the last round, for reading.
 	perf report -q -i "$prof.data" --kallsyms /proc/kallsyms --comms sh --no-children -g none \
 		--percentage relative --sort dso,sym --stdio 2>/dev/null | grep -v '^$' >"$prof.all"
@@ -227,9 +239,10 @@ for part in $PARTS; do
 		command -v perf >/dev/null || { echo "profile: no perf (apt-get install linux-perf)"; exit 1; }
 		micro_start
 		for round in $(seq "$ROUNDS"); do
-			for variant in rust cref ${RUST_BASE_KO:+rust_base}; do
+			for variant in rust cref ${RUST_BASE_KO:+rust_base} stock direct; do
 				use "$variant"
-				micro_run 48.0.0.1 64 $((CALLS / 10 + 1)) && profile "$variant" "$round" || exit 1
+				micro_run "$(variant_dst "$variant")" 64 $((CALLS / 10 + 1)) &&
+					profile "$variant" "$round" || exit 1
 			done
 			echo "profile: round $round done" >&2
 		done

@@ -88,9 +88,45 @@ def hook_share(r):
     return (r["hook_module_samples"] + r["rust_helper_samples"]) / r["timed_samples"]
 
 
+def over(num, den):
+    """Per-call cost ratio of two variants from the samples of the part in
+    which they differ: the rest of the timed samples, the same code in both,
+    is the yardstick, so the ratio is (t_num / rest_num) / (t_den / rest_den),
+    with t the timed samples. Older runs have no path_samples: None."""
+    if "path_samples" not in num or "path_samples" not in den:
+        return None
+    rest_num = num["timed_samples"] - num["path_samples"]
+    rest_den = den["timed_samples"] - den["path_samples"]
+    if rest_num <= 0 or rest_den <= 0:
+        return None
+    return round((num["timed_samples"] / rest_num) / (den["timed_samples"] / rest_den), 4)
+
+
+def path_over(num, den):
+    """The same, for the differing part alone: (path_num / rest_num) /
+    (path_den / rest_den)."""
+    if over(num, den) is None or not den["path_samples"]:
+        return None
+    rest_num = num["timed_samples"] - num["path_samples"]
+    rest_den = den["timed_samples"] - den["path_samples"]
+    return round((num["path_samples"] / rest_num) / (den["path_samples"] / rest_den), 4)
+
+
+# Direct output against the stock path, transport mode: they differ from
+# xfrm_output() to the device's transmit (the path samples).
+direct_rounds = []
+for rnd_no, by_variant in sorted(profile.items()):
+    if "stock" in by_variant and "direct" in by_variant:
+        d, st = by_variant["direct"], by_variant["stock"]
+        direct_rounds.append(dict(
+            round=rnd_no, stock_path_pct=round(100 * st["path_samples"] / st["timed_samples"], 2),
+            direct_path_pct=round(100 * d["path_samples"] / d["timed_samples"], 2),
+            direct_over_stock=over(d, st), direct_over_stock_path=path_over(d, st)))
+
 # Per round, both hooks ran the same code around them, so with s the hook's
 # share of the timed samples, the rest costs (1 - s) of a call in each, and
-# the per-call cost ratio Rust/C is (1 - s_C) / (1 - s_Rust).
+# the per-call cost ratio Rust/C is (1 - s_C) / (1 - s_Rust). The path
+# samples give the same ratio another way (over()): a check of both.
 profile_rounds = []
 for rnd_no, by_variant in sorted(profile.items()):
     if "rust" not in by_variant or "cref" not in by_variant:
@@ -102,6 +138,7 @@ for rnd_no, by_variant in sorted(profile.items()):
     row = dict(round=rnd_no, rust_hook_pct=round(share["rust"] * 100, 2),
                rust_helpers_pct=round(helpers * 100, 2), c_hook_pct=round(share["cref"] * 100, 2),
                rust_over_c=round((1 - share["cref"]) / (1 - share["rust"]), 4),
+               rust_over_c_by_path=over(by_variant["rust"], by_variant["cref"]),
                hook_samples_unwound_pct=round(100 * inside / (inside + outside), 1)
                if inside + outside else None)
     if "rust_base" in share:
@@ -109,24 +146,27 @@ for rnd_no, by_variant in sorted(profile.items()):
         row["rust_over_rust_base"] = round((1 - share["rust_base"]) / (1 - share["rust"]), 4)
     profile_rounds.append(row)
 profile_summary = None
-if profile_rounds:
-    profile_summary = dict(rounds=len(profile_rounds))
+if profile_rounds or direct_rounds:
+    profile_summary = dict(rounds=len(profile_rounds), direct_rounds=len(direct_rounds))
     for key in ("rust_hook_pct", "c_hook_pct", "rust_base_hook_pct"):
         vals = [p[key] for p in profile_rounds if key in p]
         if vals:
             profile_summary[key + "_median"] = rnd(statistics.median(vals), 2)
-    for key in ("rust_over_c", "rust_over_rust_base"):
-        med, spread = stat([p[key] for p in profile_rounds if key in p])
-        if med is not None:
-            profile_summary[key + "_median"] = round(med, 4)
-            profile_summary[key + "_spread_pct"] = rnd(spread, 2)
+    for rows, keys in ((profile_rounds, ("rust_over_c", "rust_over_c_by_path", "rust_over_rust_base")),
+                       (direct_rounds, ("direct_over_stock", "direct_over_stock_path"))):
+        for key in keys:
+            med, spread = stat([p[key] for p in rows if p.get(key) is not None])
+            if med is not None:
+                profile_summary[key + "_median"] = round(med, 4)
+                profile_summary[key + "_spread_pct"] = rnd(spread, 2)
 
 machine = dict(host=platform.node(), cpus=os.cpu_count(), kernel_host=platform.release(),
                cpu_model=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                                if l.startswith("model name")), "?"),
                accel=os.environ.get("VM_ACCEL", "probe"))
 json.dump(dict(machine=machine, micro=micro_table, macro=table, ratios=ratios,
-               profile=dict(rounds=profile_rounds, summary=profile_summary)),
+               profile=dict(rounds=profile_rounds, direct_rounds=direct_rounds,
+                            summary=profile_summary)),
           open(sys.argv[2], "w"), indent=1)
 
 
@@ -162,21 +202,39 @@ if profile_rounds:
     base = "rust_over_rust_base" in profile_rounds[0]
     print("\nprofile: share of the samples inside the timed calls (64 bytes) spent in the hook;"
           " per-call cost ratio Rust/C = (1 - C share) / (1 - Rust share)")
-    print(f"{'round':>5} {'Rust %':>7} {'of it helpers %':>15} {'C %':>6} {'Rust/C':>7}"
+    print(f"{'round':>5} {'Rust %':>7} {'of it helpers %':>15} {'C %':>6} {'Rust/C':>7} {'by path':>7}"
           + (f" {'base %':>7} {'Rust/base':>9}" if base else "") + f" {'unwound %':>9}")
     for p in profile_rounds:
         print(f"{p['round']:>5} {p['rust_hook_pct']:>7} {p['rust_helpers_pct']:>15} {p['c_hook_pct']:>6} "
-              f"{p['rust_over_c']:>7}"
+              f"{p['rust_over_c']:>7} {show(p.get('rust_over_c_by_path')):>7}"
               + (f" {show(p.get('rust_base_hook_pct')):>7} {show(p.get('rust_over_rust_base')):>9}"
                  if base else "")
               + f" {show(p['hook_samples_unwound_pct']):>9}")
     ps = profile_summary
     print(f"median Rust/C {ps['rust_over_c_median']} (spread {show(ps['rust_over_c_spread_pct'])} %)"
-          f" over {ps['rounds']} rounds")
+          f" over {ps['rounds']} rounds"
+          + (f"; from the path samples {ps['rust_over_c_by_path_median']}"
+             if "rust_over_c_by_path_median" in ps else ""))
     if "rust_over_rust_base_median" in ps:
         print(f"median Rust/base {ps['rust_over_rust_base_median']}"
               f" (spread {show(ps['rust_over_rust_base_spread_pct'])} %): the Rust hook against"
               " the other build given as BENCH_RUST_BASE_KO")
+if direct_rounds:
+    ps = profile_summary
+    print("\nprofile, transport mode: share of the timed samples (64 bytes) on the path from"
+          " xfrm_output() to the device's transmit; per-call cost ratio direct/stock,"
+          " and of that path alone")
+    print(f"{'round':>5} {'stock %':>8} {'direct %':>8} {'direct/stock':>12} {'path only':>9}")
+    for p in direct_rounds:
+        print(f"{p['round']:>5} {p['stock_path_pct']:>8} {p['direct_path_pct']:>8} "
+              f"{show(p['direct_over_stock']):>12} {show(p['direct_over_stock_path']):>9}")
+    if "direct_over_stock_median" in ps:
+        print(f"median direct/stock {ps['direct_over_stock_median']}"
+              f" (spread {show(ps['direct_over_stock_spread_pct'])} %), path alone"
+              f" {show(ps.get('direct_over_stock_path_median'))}"
+              f" (spread {show(ps.get('direct_over_stock_path_spread_pct'))} %)"
+              f" over {ps['direct_rounds']} rounds")
+if profile_rounds:
     if any(p["hook_samples_unwound_pct"] is not None and p["hook_samples_unwound_pct"] < 98
            for p in profile_rounds):
         print("warning: more than 2 % of the hook's samples had no micro_output_batch under them"
