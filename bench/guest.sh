@@ -118,16 +118,17 @@ micro() {
 
 # The variants: rust, rust_base and cref are tunnel mode (16.0.0.1 ->
 # 48.0.0.1) with that hook; stock and direct are transport mode (16.0.0.1
-# -> NE) with the Rust hook loaded, declining (direct_transport=0) or not.
+# -> NE) with the Rust hook loaded, declining (direct_transport=0) or not;
+# cref_direct is direct with the C hook (profile only).
 variant_ko() { # the hook module of a variant
 	case $1 in
 	rust | stock | direct) echo "$RUST_KO" ;;
 	rust_base) echo "$RUST_BASE_KO" ;;
-	cref) echo "$CREF_KO" ;;
+	cref | cref_direct) echo "$CREF_KO" ;;
 	esac
 }
 
-variant_dst() { case $1 in stock | direct) echo "$NE_ADDR" ;; *) echo 48.0.0.1 ;; esac; }
+variant_dst() { case $1 in stock | *direct) echo "$NE_ADDR" ;; *) echo 48.0.0.1 ;; esac; }
 
 # The hook counter every call of the variant must raise.
 variant_counter() { [ "$1" = stock ] && echo declined_transport || echo direct; }
@@ -137,7 +138,7 @@ use() { # use VARIANT|none
 	ko=$(variant_ko "$1")
 	module_unload "$RUST_KO"
 	module_unload "$CREF_KO"
-	[ -z "$ko" ] || module_load "$ko" "direct_transport=$([ "$1" = direct ] && echo 1 || echo 0)" ||
+	[ -z "$ko" ] || module_load "$ko" "direct_transport=$(case $1 in *direct) echo 1 ;; *) echo 0 ;; esac)" ||
 		{ echo "cannot load $ko"; exit 1; }
 }
 
@@ -239,7 +240,7 @@ for part in $PARTS; do
 		command -v perf >/dev/null || { echo "profile: no perf (apt-get install linux-perf)"; exit 1; }
 		micro_start
 		for round in $(seq "$ROUNDS"); do
-			for variant in rust cref ${RUST_BASE_KO:+rust_base} stock direct; do
+			for variant in rust cref ${RUST_BASE_KO:+rust_base} stock direct cref_direct; do
 				use "$variant"
 				micro_run "$(variant_dst "$variant")" 64 $((CALLS / 10 + 1)) &&
 					profile "$variant" "$round" || exit 1

@@ -30,7 +30,7 @@ for prof in "$raw"/profile-*.txt; do
 	[ -f "$prof" ] || continue
 	variant=$(basename "$prof" .txt) variant=${variant#profile-}
 	case $variant in
-	cref) ko=$(module_ko xfrm_direct_tx_cref) fn=cref_output ;;
+	cref | cref_direct) ko=$(module_ko xfrm_direct_tx_cref) fn=cref_output ;;
 	rust | stock | direct) ko=$(module_ko xfrm_direct_tx) fn=Hook6output ;;
 	rust_base) ko=${BENCH_RUST_BASE_KO:-} fn=Hook6output ;;
 	esac

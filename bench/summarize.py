@@ -112,16 +112,21 @@ def path_over(num, den):
     return round((num["path_samples"] / rest_num) / (den["path_samples"] / rest_den), 4)
 
 
-# Direct output against the stock path, transport mode: they differ from
-# xfrm_output() to the device's transmit (the path samples).
+# Direct output (the Rust hook's, and the C hook's where profiled) against
+# the stock path, transport mode: they differ from xfrm_output() to the
+# device's transmit (the path samples).
 direct_rounds = []
 for rnd_no, by_variant in sorted(profile.items()):
     if "stock" in by_variant and "direct" in by_variant:
         d, st = by_variant["direct"], by_variant["stock"]
-        direct_rounds.append(dict(
-            round=rnd_no, stock_path_pct=round(100 * st["path_samples"] / st["timed_samples"], 2),
-            direct_path_pct=round(100 * d["path_samples"] / d["timed_samples"], 2),
-            direct_over_stock=over(d, st), direct_over_stock_path=path_over(d, st)))
+        row = dict(round=rnd_no, stock_path_pct=round(100 * st["path_samples"] / st["timed_samples"], 2),
+                   direct_path_pct=round(100 * d["path_samples"] / d["timed_samples"], 2),
+                   direct_over_stock=over(d, st), direct_over_stock_path=path_over(d, st))
+        if "cref_direct" in by_variant:
+            c = by_variant["cref_direct"]
+            row.update(c_direct_path_pct=round(100 * c["path_samples"] / c["timed_samples"], 2),
+                       c_direct_over_stock=over(c, st), c_direct_over_stock_path=path_over(c, st))
+        direct_rounds.append(row)
 
 # Per round, both hooks ran the same code around them, so with s the hook's
 # share of the timed samples, the rest costs (1 - s) of a call in each, and
@@ -153,7 +158,8 @@ if profile_rounds or direct_rounds:
         if vals:
             profile_summary[key + "_median"] = rnd(statistics.median(vals), 2)
     for rows, keys in ((profile_rounds, ("rust_over_c", "rust_over_c_by_path", "rust_over_rust_base")),
-                       (direct_rounds, ("direct_over_stock", "direct_over_stock_path"))):
+                       (direct_rounds, ("direct_over_stock", "direct_over_stock_path",
+                                        "c_direct_over_stock", "c_direct_over_stock_path"))):
         for key in keys:
             med, spread = stat([p[key] for p in rows if p.get(key) is not None])
             if med is not None:
@@ -223,17 +229,21 @@ if direct_rounds:
     ps = profile_summary
     print("\nprofile, transport mode: share of the timed samples (64 bytes) on the path from"
           " xfrm_output() to the device's transmit; per-call cost ratio direct/stock,"
-          " and of that path alone")
-    print(f"{'round':>5} {'stock %':>8} {'direct %':>8} {'direct/stock':>12} {'path only':>9}")
+          " and of that path alone; direct by the Rust hook, and by the C hook")
+    print(f"{'round':>5} {'stock %':>8} {'direct %':>8} {'direct/stock':>12} {'path only':>9}"
+          f" {'C direct %':>10} {'C dir/stock':>11} {'path only':>9}")
     for p in direct_rounds:
         print(f"{p['round']:>5} {p['stock_path_pct']:>8} {p['direct_path_pct']:>8} "
-              f"{show(p['direct_over_stock']):>12} {show(p['direct_over_stock_path']):>9}")
-    if "direct_over_stock_median" in ps:
-        print(f"median direct/stock {ps['direct_over_stock_median']}"
-              f" (spread {show(ps['direct_over_stock_spread_pct'])} %), path alone"
-              f" {show(ps.get('direct_over_stock_path_median'))}"
-              f" (spread {show(ps.get('direct_over_stock_path_spread_pct'))} %)"
-              f" over {ps['direct_rounds']} rounds")
+              f"{show(p['direct_over_stock']):>12} {show(p['direct_over_stock_path']):>9}"
+              f" {show(p.get('c_direct_path_pct')):>10} {show(p.get('c_direct_over_stock')):>11}"
+              f" {show(p.get('c_direct_over_stock_path')):>9}")
+    for who, pre in (("Rust", ""), ("C", "c_")):
+        if pre + "direct_over_stock_median" in ps:
+            print(f"median direct/stock ({who} hook) {ps[pre + 'direct_over_stock_median']}"
+                  f" (spread {show(ps[pre + 'direct_over_stock_spread_pct'])} %), path alone"
+                  f" {show(ps.get(pre + 'direct_over_stock_path_median'))}"
+                  f" (spread {show(ps.get(pre + 'direct_over_stock_path_spread_pct'))} %)"
+                  f" over {ps['direct_rounds']} rounds")
 if profile_rounds:
     if any(p["hook_samples_unwound_pct"] is not None and p["hook_samples_unwound_pct"] < 98
            for p in profile_rounds):
