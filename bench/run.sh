@@ -6,18 +6,21 @@
 #   BENCH_PARTS="macro micro profile" BENCH_CALLS=20000 (skbs per micro run)
 #   BENCH_RUST_BASE_KO=path/to/xfrm_direct_tx.ko: another build of the Rust
 #   hook, profiled beside this one (variant rust_base)
+#   BENCH_TIMEOUT=seconds for the whole boot (default from the above)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 SRC=$(kernel_src)
 RES=$TOP/bench/results
 mkdir -p "$RES"
 raw=$(mktemp -d "${TMPDIR:-/tmp}/xdt-bench.XXXXXX")
-rounds=${BENCH_ROUNDS:-5} secs=${BENCH_SECONDS:-3}
-limit=$((rounds * 3 * 4 * (secs + 20 + ${BENCH_CALLS:-20000} / 500) + 300))
+rounds=${BENCH_ROUNDS:-5} secs=${BENCH_SECONDS:-3} calls=${BENCH_CALLS:-20000}
+# Per round: 3 sizes x 4 variants of macro and micro runs, and 5 profiled
+# variants of 25 x calls each (about a minute per 500,000 calls here).
+limit=${BENCH_TIMEOUT:-$((rounds * (3 * 4 * (secs + 20 + calls / 500) + 5 * calls / 160) + 300))}
 
 "$TOP/scripts/vm.sh" -t "$limit" -o "$raw" -- \
 	env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
-	BENCH_PARTS="${BENCH_PARTS:-macro micro profile}" BENCH_CALLS="${BENCH_CALLS:-20000}" \
+	BENCH_PARTS="${BENCH_PARTS:-macro micro profile}" BENCH_CALLS="$calls" \
 	BENCH_RUST_BASE_KO="${BENCH_RUST_BASE_KO:-}" \
 	bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
 	"$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" \
