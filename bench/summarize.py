@@ -82,34 +82,37 @@ for size in sorted({t["size"] for t in table + micro_table}):
 
 
 
-def hook_share(r):
-    """Share of the samples inside the timed calls that were in the hook
-    (its module, and for Rust the C helpers it calls out of line)."""
-    return (r["hook_module_samples"] + r["rust_helper_samples"]) / r["timed_samples"]
+def hook_samples(r):
+    """Samples in the hook: its module, and for Rust the C helpers it calls
+    out of line."""
+    return r["hook_module_samples"] + r["rust_helper_samples"]
 
 
-def over(num, den):
-    """Per-call cost ratio of two variants from the samples of the part in
-    which they differ: the rest of the timed samples, the same code in both,
-    is the yardstick, so the ratio is (t_num / rest_num) / (t_den / rest_den),
-    with t the timed samples. Older runs have no path_samples: None."""
-    if "path_samples" not in num or "path_samples" not in den:
-        return None
-    rest_num = num["timed_samples"] - num["path_samples"]
-    rest_den = den["timed_samples"] - den["path_samples"]
+def path_samples(r):
+    """Samples on the path after the hook's decision (None in older runs)."""
+    return r.get("path_samples")
+
+
+def cost_ratio(num, den, part):
+    """Per-call cost ratio of two variants that differ in one part of the
+    call, and the ratio of that part alone. The rest of the timed samples is
+    the same code in both and is the yardstick, which the host's speed
+    changes between runs do not move: (t_num / rest_num) / (t_den / rest_den)
+    with t the timed samples, and (part_num / rest_num) / (part_den /
+    rest_den). (None, None) when a run lacks the count or has no rest."""
+    p_num, p_den = part(num), part(den)
+    if p_num is None or p_den is None:
+        return None, None
+    rest_num, rest_den = num["timed_samples"] - p_num, den["timed_samples"] - p_den
     if rest_num <= 0 or rest_den <= 0:
-        return None
-    return round((num["timed_samples"] / rest_num) / (den["timed_samples"] / rest_den), 4)
+        return None, None
+    whole = (num["timed_samples"] / rest_num) / (den["timed_samples"] / rest_den)
+    alone = (p_num / rest_num) / (p_den / rest_den) if p_den else None
+    return round(whole, 4), rnd(alone, 4)
 
 
-def path_over(num, den):
-    """The same, for the differing part alone: (path_num / rest_num) /
-    (path_den / rest_den)."""
-    if over(num, den) is None or not den["path_samples"]:
-        return None
-    rest_num = num["timed_samples"] - num["path_samples"]
-    rest_den = den["timed_samples"] - den["path_samples"]
-    return round((num["path_samples"] / rest_num) / (den["path_samples"] / rest_den), 4)
+def part_pct(r, part):
+    return round(100 * part(r) / r["timed_samples"], 2)
 
 
 # Direct output (the Rust hook's, and the C hook's where profiled) against
@@ -119,36 +122,35 @@ direct_rounds = []
 for rnd_no, by_variant in sorted(profile.items()):
     if "stock" in by_variant and "direct" in by_variant:
         d, st = by_variant["direct"], by_variant["stock"]
-        row = dict(round=rnd_no, stock_path_pct=round(100 * st["path_samples"] / st["timed_samples"], 2),
-                   direct_path_pct=round(100 * d["path_samples"] / d["timed_samples"], 2),
-                   direct_over_stock=over(d, st), direct_over_stock_path=path_over(d, st))
+        row = dict(round=rnd_no, stock_path_pct=part_pct(st, path_samples),
+                   direct_path_pct=part_pct(d, path_samples))
+        row["direct_over_stock"], row["direct_over_stock_path"] = cost_ratio(d, st, path_samples)
         if "cref_direct" in by_variant:
             c = by_variant["cref_direct"]
-            row.update(c_direct_path_pct=round(100 * c["path_samples"] / c["timed_samples"], 2),
-                       c_direct_over_stock=over(c, st), c_direct_over_stock_path=path_over(c, st))
+            row["c_direct_path_pct"] = part_pct(c, path_samples)
+            row["c_direct_over_stock"], row["c_direct_over_stock_path"] = \
+                cost_ratio(c, st, path_samples)
         direct_rounds.append(row)
 
-# Per round, both hooks ran the same code around them, so with s the hook's
-# share of the timed samples, the rest costs (1 - s) of a call in each, and
-# the per-call cost ratio Rust/C is (1 - s_C) / (1 - s_Rust). The path
-# samples give the same ratio another way (over()): a check of both.
+# Rust/C per round from the hook's samples, and from the path samples as a
+# check of both.
 profile_rounds = []
 for rnd_no, by_variant in sorted(profile.items()):
     if "rust" not in by_variant or "cref" not in by_variant:
         continue
-    share = {v: hook_share(r) for v, r in by_variant.items()}
-    helpers = by_variant["rust"]["rust_helper_samples"] / by_variant["rust"]["timed_samples"]
+    rust, cref = by_variant["rust"], by_variant["cref"]
     outside = sum(v["hook_samples_outside"] for v in by_variant.values())
-    inside = sum(v["hook_module_samples"] + v["rust_helper_samples"] for v in by_variant.values())
-    row = dict(round=rnd_no, rust_hook_pct=round(share["rust"] * 100, 2),
-               rust_helpers_pct=round(helpers * 100, 2), c_hook_pct=round(share["cref"] * 100, 2),
-               rust_over_c=round((1 - share["cref"]) / (1 - share["rust"]), 4),
-               rust_over_c_by_path=over(by_variant["rust"], by_variant["cref"]),
+    inside = sum(hook_samples(v) for v in by_variant.values())
+    row = dict(round=rnd_no, rust_hook_pct=part_pct(rust, hook_samples),
+               rust_helpers_pct=part_pct(rust, lambda r: r["rust_helper_samples"]),
+               c_hook_pct=part_pct(cref, hook_samples),
+               rust_over_c=cost_ratio(rust, cref, hook_samples)[0],
+               rust_over_c_by_path=cost_ratio(rust, cref, path_samples)[0],
                hook_samples_unwound_pct=round(100 * inside / (inside + outside), 1)
                if inside + outside else None)
-    if "rust_base" in share:
-        row["rust_base_hook_pct"] = round(share["rust_base"] * 100, 2)
-        row["rust_over_rust_base"] = round((1 - share["rust_base"]) / (1 - share["rust"]), 4)
+    if "rust_base" in by_variant:
+        row["rust_base_hook_pct"] = part_pct(by_variant["rust_base"], hook_samples)
+        row["rust_over_rust_base"] = cost_ratio(rust, by_variant["rust_base"], hook_samples)[0]
     profile_rounds.append(row)
 profile_summary = None
 if profile_rounds or direct_rounds:
