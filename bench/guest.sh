@@ -204,6 +204,7 @@ profile() {
 	# chains lost it (or it was renamed), and the path ratios would be 1.
 	[ "${5:-0}" -gt 0 ] || { echo "profile $variant: no samples under xfrm_output()"; return 1; }
 	sort "$prof.where" 2>/dev/null | uniq -c | sort -rn >"$prof.hook"
+	echo "$ko" >"$prof.ko"
 	printf '{"bench":"profile","variant":"%s","round":%s,"size":%s,"calls":%s,"timed_samples":%s,"hook_module_samples":%s,"rust_helper_samples":%s,"hook_samples_outside":%s,"path_samples":%s}\n' \
 		"$variant" "$round" "$size" "$calls" "$1" "$2" "$3" "$4" "$5" | tee -a "$OUT"
 	# The flat profile of the last round, for reading.

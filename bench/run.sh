@@ -32,10 +32,11 @@ cp "$raw/runs.jsonl" "$RES/latest-runs.jsonl"
 for prof in "$raw"/profile-*.txt; do
 	[ -f "$prof" ] || continue
 	variant=$(basename "$prof" .txt) variant=${variant#profile-}
-	case $variant in
-	cref | cref_direct) ko=$(module_ko xfrm_direct_tx_cref) fn=cref_output ;;
-	rust | stock | direct) ko=$(module_ko xfrm_direct_tx) fn=Hook6output ;;
-	rust_base) ko=${BENCH_RUST_BASE_KO:-} fn=Hook6output ;;
+	# The hook module the guest profiled for this variant, and its hook.
+	ko=$(cat "${prof%.txt}.ko")
+	case $ko in
+	*_cref.ko) fn=cref_output ;;
+	*) fn=Hook6output ;;
 	esac
 	cp "$prof" "${prof%.txt}.hook" "$RES/"
 	echo; echo "== profile $variant (perf, cpu-clock samples, 64-byte micro run, last round)"
