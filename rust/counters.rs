@@ -7,12 +7,13 @@
 //! one (each CPU's `u64` is written by one instruction on 64-bit).
 
 use crate::decision::DeclineReason;
+use core::ffi::CStr;
 use core::{
     ffi::{c_int, c_void},
     mem::{align_of, size_of},
     ptr::NonNull,
 };
-use kernel::{bindings, c_str, error::code::*, prelude::*, str::CStr};
+use kernel::{bindings, prelude::*};
 
 /// What the module counts.
 #[derive(Clone, Copy)]
@@ -27,6 +28,10 @@ pub(crate) enum Counter {
     DeclinedTransport,
     /// Left to the stock path: [`DeclineReason::Mode`].
     DeclinedMode,
+    /// Left to the stock path: [`DeclineReason::NoNeighbour`].
+    DeclinedNoNeighbour,
+    /// Taken and sent through the stock path (`stock_path=1`).
+    Stock,
     /// Taken by the `LOCAL_OUT` netfilter hook (stolen, queued or dropped).
     LocalOutConsumed,
     /// Dropped: no route under the xfrm bundle.
@@ -45,17 +50,19 @@ const COUNT: usize = Counter::XmitError as usize + 1;
 
 /// Names shown to user space, in [`Counter`] order; stable.
 const NAMES: [&CStr; COUNT] = [
-    c_str!("direct"),
-    c_str!("declined_not_packet_offload"),
-    c_str!("declined_local"),
-    c_str!("declined_transport"),
-    c_str!("declined_mode"),
-    c_str!("local_out_consumed"),
-    c_str!("drop_no_route"),
-    c_str!("drop_no_device"),
-    c_str!("drop_device_down"),
-    c_str!("drop_headroom"),
-    c_str!("xmit_error"),
+    c"direct",
+    c"declined_not_packet_offload",
+    c"declined_local",
+    c"declined_transport",
+    c"declined_mode",
+    c"declined_no_neigh",
+    c"stock",
+    c"local_out_consumed",
+    c"drop_no_route",
+    c"drop_no_device",
+    c"drop_device_down",
+    c"drop_headroom",
+    c"xmit_error",
 ];
 
 impl From<DeclineReason> for Counter {
@@ -65,6 +72,7 @@ impl From<DeclineReason> for Counter {
             DeclineReason::Local => Counter::DeclinedLocal,
             DeclineReason::Transport => Counter::DeclinedTransport,
             DeclineReason::Mode => Counter::DeclinedMode,
+            DeclineReason::NoNeighbour => Counter::DeclinedNoNeighbour,
         }
     }
 }
@@ -128,6 +136,31 @@ impl Drop for Counters {
     }
 }
 
+/// The counters file's operations.
+///
+/// `owner` pins the module while the file is open: debugfs waits for
+/// running operations when the file is removed, but `release` of a file
+/// still open comes later, from the VFS, and calls into these operations.
+#[repr(transparent)]
+struct FileOps(bindings::file_operations);
+
+// SAFETY: the table is never written after it is built; the kernel only
+// reads it.
+unsafe impl Sync for FileOps {}
+
+static COUNTERS_FOPS: FileOps = FileOps(bindings::file_operations {
+    // The kernel's Rust debugfs files (7.3) set no owner, hence this table.
+    #[cfg(MODULE)]
+    owner: (&raw const bindings::__this_module).cast_mut(),
+    open: Some(CountersFile::open),
+    read: Some(bindings::seq_read),
+    llseek: Some(bindings::seq_lseek),
+    release: Some(bindings::single_release),
+    // SAFETY: every other field is an optional callback, a pointer or
+    // flags, for which zero means "none".
+    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+});
+
 /// A debugfs folder holding a `counters` file that lists every counter
 /// as `name value` lines. Removed on drop.
 ///
@@ -146,17 +179,6 @@ unsafe impl Send for CountersFile {}
 unsafe impl Sync for CountersFile {}
 
 impl CountersFile {
-    const FOPS: bindings::file_operations = bindings::file_operations {
-        open: Some(Self::open),
-        read: Some(bindings::seq_read),
-        llseek: Some(bindings::seq_lseek),
-        release: Some(bindings::single_release),
-        // SAFETY: every other field is an optional callback or a pointer,
-        // for which zero means "none". debugfs wraps these operations and
-        // waits for them on removal, so no module owner is needed.
-        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
-    };
-
     /// Creates `/sys/kernel/debug/<name>/counters`.
     ///
     /// # Safety
@@ -168,14 +190,15 @@ impl CountersFile {
         let dir =
             unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), core::ptr::null_mut()) };
         // SAFETY: `counters` outlives the file, which is removed in `drop`
-        // (function safety requirement); `FOPS` is static.
+        // (function safety requirement); the operations are static.
         unsafe {
-            bindings::debugfs_create_file(
-                c_str!("counters").as_char_ptr(),
+            bindings::debugfs_create_file_full(
+                c"counters".as_char_ptr(),
                 0o444,
                 dir,
-                (counters as *const Counters).cast_mut().cast::<c_void>(),
-                &Self::FOPS,
+                core::ptr::from_ref(counters).cast_mut().cast::<c_void>(),
+                core::ptr::null(),
+                &COUNTERS_FOPS.0,
             )
         };
         // INVARIANT: `dir` is debugfs' answer; the file refers to `counters`.
@@ -200,7 +223,8 @@ impl CountersFile {
     /// Called by `seq_read()` only, on a file opened by [`Self::open`].
     unsafe extern "C" fn show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
         // SAFETY: `single_open()` stored the `Counters` pointer, which is
-        // live while the file exists (type invariant).
+        // live while the file exists (type invariant); debugfs refuses
+        // reads once the file is removed.
         let counters = unsafe { &*(*m).private.cast::<Counters>() };
         for (index, name) in NAMES.iter().enumerate() {
             // SAFETY: `m` is the seq_file being shown; the format takes a
@@ -208,7 +232,7 @@ impl CountersFile {
             unsafe {
                 bindings::seq_printf(
                     m,
-                    c_str!("%s %llu\n").as_char_ptr(),
+                    c"%s %llu\n".as_char_ptr(),
                     name.as_char_ptr(),
                     counters.sum(index),
                 )
@@ -221,7 +245,7 @@ impl CountersFile {
 impl Drop for CountersFile {
     fn drop(&mut self) {
         // SAFETY: `self.dir` came from `debugfs_create_dir()`; removal
-        // waits for readers of the file to finish.
+        // waits for running operations on the file.
         unsafe { bindings::debugfs_remove(self.dir) };
     }
 }

@@ -42,8 +42,22 @@ pub(crate) enum Verdict {
     /// Queue it on the state's offload device, skipping neighbour
     /// resolution: the hardware writes the L2 and outer headers.
     Direct,
-    /// Leave it to the stock xfrm output path.
+    /// Take it and send it through the stock xfrm output path, which
+    /// resolves a neighbour for whatever the packet's destination is: what
+    /// kernels before 6.14 did for every packet offload packet
+    /// (`stock_path`, to reproduce the routed-network bug).
+    Stock,
+    /// Leave it to the kernel's own packet offload output.
     Decline(DeclineReason),
+}
+
+/// The module's parameters, as the decision sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Params {
+    /// `direct_transport`: forwarded transport mode goes direct too.
+    pub(crate) direct_transport: bool,
+    /// `stock_path`: every packet goes through the stock path.
+    pub(crate) stock_path: bool,
 }
 
 /// Why a packet was left to the stock path. Each has its own counter.
@@ -60,32 +74,40 @@ pub(crate) enum DeclineReason {
     Transport,
     /// A mode the hardware path is not defined for.
     Mode,
+    /// Direct transport mode, but the next hop's link-layer address is not
+    /// known yet: the stock path resolves it (decided by the caller, which
+    /// looks the neighbour up).
+    NoNeighbour,
 }
 
 /// Decides the fate of one packet.
-///
-/// `direct_transport` is the module parameter of the same name.
 pub(crate) const fn decide(
     offload: Offload,
     mode: Mode,
     origin: Origin,
-    direct_transport: bool,
+    params: Params,
 ) -> Verdict {
     if !matches!(offload, Offload::Packet) {
         return Verdict::Decline(DeclineReason::NotPacketOffload);
+    }
+    if params.stock_path {
+        return Verdict::Stock;
     }
     if matches!(origin, Origin::Local) {
         return Verdict::Decline(DeclineReason::Local);
     }
     match mode {
         Mode::Tunnel => Verdict::Direct,
-        Mode::Transport if direct_transport => Verdict::Direct,
+        Mode::Transport if params.direct_transport => Verdict::Direct,
         Mode::Transport => Verdict::Decline(DeclineReason::Transport),
         Mode::Other => Verdict::Decline(DeclineReason::Mode),
     }
 }
 
-#[cfg(test)]
+// On the host with `cargo test`, in the kernel as a KUnit suite that runs
+// when the module loads.
+#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(CONFIG_KUNIT, kernel::prelude::kunit_tests(xfrm_direct_tx_decision))]
 mod tests {
     use super::*;
 
@@ -93,17 +115,27 @@ mod tests {
     const MODES: [Mode; 3] = [Mode::Transport, Mode::Tunnel, Mode::Other];
     const ORIGINS: [Origin; 2] = [Origin::Forwarded, Origin::Local];
 
+    fn params(direct_transport: bool, stock_path: bool) -> Params {
+        Params {
+            direct_transport,
+            stock_path,
+        }
+    }
+
     /// The rule, stated independently of `decide`'s structure.
-    fn expected(offload: Offload, mode: Mode, origin: Origin, direct_transport: bool) -> Verdict {
-        let direct = offload == Offload::Packet
-            && origin == Origin::Forwarded
-            && (mode == Mode::Tunnel || (mode == Mode::Transport && direct_transport));
+    fn expected(offload: Offload, mode: Mode, origin: Origin, p: Params) -> Verdict {
+        if offload != Offload::Packet {
+            return Verdict::Decline(DeclineReason::NotPacketOffload);
+        }
+        if p.stock_path {
+            return Verdict::Stock;
+        }
+        let direct = origin == Origin::Forwarded
+            && (mode == Mode::Tunnel || (mode == Mode::Transport && p.direct_transport));
         if direct {
             return Verdict::Direct;
         }
-        let reason = if offload != Offload::Packet {
-            DeclineReason::NotPacketOffload
-        } else if origin == Origin::Local {
+        let reason = if origin == Origin::Local {
             DeclineReason::Local
         } else if mode == Mode::Transport {
             DeclineReason::Transport
@@ -115,44 +147,65 @@ mod tests {
 
     #[test]
     fn every_combination() {
-        let mut direct = 0;
+        let (mut direct, mut stock, mut all) = (0, 0, 0);
         for offload in OFFLOADS {
             for mode in MODES {
                 for origin in ORIGINS {
-                    for param in [false, true] {
-                        let got = decide(offload, mode, origin, param);
-                        assert_eq!(
-                            got,
-                            expected(offload, mode, origin, param),
-                            "{offload:?} {mode:?} {origin:?} direct_transport={param}"
-                        );
+                    for p in [
+                        params(false, false),
+                        params(true, false),
+                        params(false, true),
+                        params(true, true),
+                    ] {
+                        let got = decide(offload, mode, origin, p);
+                        assert_eq!(got, expected(offload, mode, origin, p));
                         direct += usize::from(got == Verdict::Direct);
+                        stock += usize::from(got == Verdict::Stock);
+                        all += 1;
                     }
                 }
             }
         }
-        // Forwarded tunnel (param off and on) + forwarded transport (on).
-        assert_eq!(direct, 3);
+        // Forwarded tunnel (direct_transport off and on) + forwarded
+        // transport (on); stock: every packet offload combination with
+        // stock_path set.
+        assert_eq!((direct, stock, all), (3, 3 * 2 * 2, 3 * 3 * 2 * 4));
     }
 
     #[test]
     fn seed_scenario_is_direct() {
         // The seed: IPSEC-GW forwards 16/8 -> 48/8 over a packet-offload
-        // tunnel SA; the module must take it whatever the parameter.
-        for param in [false, true] {
+        // tunnel SA; the module must take it whatever direct_transport is.
+        for direct_transport in [false, true] {
+            let p = params(direct_transport, false);
             assert_eq!(
-                decide(Offload::Packet, Mode::Tunnel, Origin::Forwarded, param),
+                decide(Offload::Packet, Mode::Tunnel, Origin::Forwarded, p),
                 Verdict::Direct
             );
         }
     }
 
     #[test]
+    fn stock_path_takes_every_packet_offload_packet() {
+        for mode in MODES {
+            for origin in ORIGINS {
+                let p = params(true, true);
+                assert_eq!(decide(Offload::Packet, mode, origin, p), Verdict::Stock);
+                assert_eq!(
+                    decide(Offload::Crypto, mode, origin, p),
+                    Verdict::Decline(DeclineReason::NotPacketOffload)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn local_traffic_keeps_stock_path() {
         for mode in MODES {
-            for param in [false, true] {
+            for direct_transport in [false, true] {
+                let p = params(direct_transport, false);
                 assert_eq!(
-                    decide(Offload::Packet, mode, Origin::Local, param),
+                    decide(Offload::Packet, mode, Origin::Local, p),
                     Verdict::Decline(DeclineReason::Local)
                 );
             }
@@ -161,27 +214,15 @@ mod tests {
 
     #[test]
     fn transport_follows_parameter() {
+        let off = params(false, false);
+        let on = params(true, false);
         assert_eq!(
-            decide(Offload::Packet, Mode::Transport, Origin::Forwarded, false),
+            decide(Offload::Packet, Mode::Transport, Origin::Forwarded, off),
             Verdict::Decline(DeclineReason::Transport)
         );
         assert_eq!(
-            decide(Offload::Packet, Mode::Transport, Origin::Forwarded, true),
+            decide(Offload::Packet, Mode::Transport, Origin::Forwarded, on),
             Verdict::Direct
         );
-    }
-
-    #[test]
-    fn other_offloads_are_never_direct() {
-        for offload in [Offload::None, Offload::Crypto] {
-            for mode in MODES {
-                for origin in ORIGINS {
-                    assert_eq!(
-                        decide(offload, mode, origin, true),
-                        Verdict::Decline(DeclineReason::NotPacketOffload)
-                    );
-                }
-            }
-        }
     }
 }

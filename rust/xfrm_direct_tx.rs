@@ -3,34 +3,65 @@
 //! Direct transmit for xfrm packet offload.
 //!
 //! In packet offload mode the NIC writes the L2, outer IP and ESP headers.
-//! The stock output path does not know that, and for tunnel mode resolves
-//! a neighbour for the *inner* destination on the offload device; when the
-//! inner network is routed, resolution fails and the packet is dropped.
-//! This module registers the xfrm packet offload output hook and sends
-//! forwarded tunnel mode packets (and, when `direct_transport` is set,
-//! forwarded transport mode packets) straight to the state's offload
-//! device. Everything else it leaves to the stock path.
+//! The kernel sends forwarded tunnel mode packets straight to the offload
+//! device for that reason (`xfrm_dev_direct_output()`); this module takes
+//! that decision through the packet offload output hook, and adds what the
+//! C path does not do:
 //!
-//! Counters: `/sys/kernel/debug/xfrm_direct_tx/counters`.
+//! - a device that is down is refused, and the headroom for the link-layer
+//!   header is made sure of before it is pushed;
+//! - every packet it takes, declines or drops is counted per reason in
+//!   `/sys/kernel/debug/xfrm_direct_tx/counters`, and drops carry a drop
+//!   reason and count as `XfrmOutError`;
+//! - `direct_transport=1` sends forwarded transport mode packets directly
+//!   too. In transport mode the hardware keeps the frame's own L2 header
+//!   (mlx5 does), so the module writes it: the destination is the
+//!   neighbour of the route's next hop towards the SA peer. While that
+//!   neighbour is not resolved the packet is declined, and the stock path
+//!   resolves it.
+//!
+//! `stock_path=1` reproduces what kernels before 6.14 did: every packet
+//! offload packet is taken and sent through the stock xfrm output path,
+//! which resolves a neighbour for the inner destination of tunnel mode
+//! packets, so that forwarding to a routed network fails (the neighbour
+//! shows `FAILED`). It exists to show the bug, never to run a gateway.
+//!
+//! The parameters are read at load time; reload the module to change them.
 
-use core::{ffi::c_int, ptr::NonNull};
-use kernel::{bindings, c_str, error::code::*, prelude::*};
+use core::ffi::c_int;
+use kernel::{
+    bindings,
+    net::{
+        skbuff::{DropReason, LocalOut, Skb},
+        xfrm::{self, Declined, Offer, OutputHook, State},
+        NetDevice, Sock,
+    },
+    prelude::*,
+    sync::rcu,
+};
 
 mod counters;
 mod decision;
-mod net;
-mod param;
 
 use counters::{Counter, Counters, CountersFile};
-use decision::{decide, Origin, Verdict};
-use net::{DropReason, LocalOut, SkBuff, Skb, Sock, XfrmState};
+use decision::{decide, DeclineReason, Mode, Offload, Origin, Params, Verdict};
 
 module! {
     type: DirectTx,
     name: "xfrm_direct_tx",
-    author: "xfrm-direct-tx developers",
-    description: "Direct transmit for xfrm packet offload tunnel mode",
+    authors: ["xfrm-direct-tx developers"],
+    description: "Direct transmit for xfrm packet offload",
     license: "GPL",
+    params: {
+        direct_transport: bool {
+            default: false,
+            description: "Send forwarded transport mode packets directly too",
+        },
+        stock_path: bool {
+            default: false,
+            description: "Send every packet through the stock path, as before 6.14 (reproduces the routed-network bug)",
+        },
+    },
 }
 
 /// Why a packet bound for direct output was dropped.
@@ -49,66 +80,92 @@ enum Failure {
 impl Failure {
     /// The module counter, the drop reason and the errno returned to the
     /// caller of `xfrm_output()`.
-    fn accounting(self) -> (Counter, DropReason, u32) {
+    fn accounting(self) -> (Counter, DropReason, Error) {
         match self {
-            Failure::NoRoute => (
-                Counter::DropNoRoute,
-                DropReason::NoRoute,
-                bindings::EHOSTUNREACH,
-            ),
-            Failure::NoDevice => (
-                Counter::DropNoDevice,
-                DropReason::DeviceNotReady,
-                bindings::ENODEV,
-            ),
+            Failure::NoRoute => (Counter::DropNoRoute, DropReason::NoRoute, EHOSTUNREACH),
+            Failure::NoDevice => (Counter::DropNoDevice, DropReason::DeviceNotReady, ENODEV),
             Failure::DeviceDown => (
                 Counter::DropDeviceDown,
                 DropReason::DeviceNotReady,
-                bindings::ENETDOWN,
+                ENETDOWN,
             ),
-            Failure::Headroom => (
-                Counter::DropHeadroom,
-                DropReason::NoMemory,
-                bindings::ENOMEM,
-            ),
+            Failure::Headroom => (Counter::DropHeadroom, DropReason::NoMemory, ENOMEM),
         }
     }
 }
 
-/// The registered hook and the counters it updates.
-///
-/// `raw` is what C holds; the callback gets back to the rest with
-/// `container_of!`.
-#[repr(C)]
+/// The link-layer header a direct packet gets.
+enum L2 {
+    /// Tunnel mode: room only; the hardware writes the header from the SA.
+    Room,
+    /// Transport mode: the frame's own header, to this address.
+    To(kernel::net::dst::HwAddr),
+}
+
+/// The hook's state: parameters read at load time, and the counters.
 struct Hook {
-    raw: bindings::xfrm_dev_output_hook,
+    params: Params,
     counters: Counters,
 }
 
+impl From<kernel::net::xfrm::OffloadType> for Offload {
+    fn from(t: kernel::net::xfrm::OffloadType) -> Self {
+        use kernel::net::xfrm::OffloadType;
+        match t {
+            OffloadType::Packet => Offload::Packet,
+            OffloadType::Crypto => Offload::Crypto,
+            OffloadType::None => Offload::None,
+        }
+    }
+}
+
+impl From<xfrm::Mode> for Mode {
+    fn from(m: xfrm::Mode) -> Self {
+        match m {
+            xfrm::Mode::Tunnel => Mode::Tunnel,
+            xfrm::Mode::Transport => Mode::Transport,
+            xfrm::Mode::Other => Mode::Other,
+        }
+    }
+}
+
 impl Hook {
+    /// The address of the next hop of a transport mode packet, when it is
+    /// known. `None` leaves the packet to the stock path, which resolves it.
+    fn transport_next_hop(skb: &Offer<'_>) -> Option<kernel::net::dst::HwAddr> {
+        let route = skb.dst()?.xfrm_child()?;
+        let n = route.neighbour(skb)?;
+        n.is_valid().then(|| n.hw_addr())
+    }
+
     /// Sends a packet the decision marked direct. Returns the status for
     /// `xfrm_output()`; the skb is always consumed.
-    fn direct_output(&self, sk: Option<&Sock>, x: &XfrmState, skb: Skb) -> c_int {
-        let mut skb = match skb.leave_bundle(x.net(), sk) {
-            Ok(LocalOut::Continue(skb)) => skb,
-            Ok(LocalOut::Consumed(ret)) => {
+    fn direct_output(&self, sk: Option<&Sock>, x: &State, mut skb: Skb, l2: L2) -> c_int {
+        if skb.pop_xfrm_dst().is_err() {
+            return self.drop(skb, x, Failure::NoRoute);
+        }
+        skb.reset_ct();
+        let mut skb = match skb.local_out(x.net(), sk) {
+            LocalOut::Continue(skb) => skb,
+            LocalOut::Consumed(ret) => {
                 self.counters.inc(Counter::LocalOutConsumed);
                 return ret;
             }
-            Err(skb) => return self.drop(skb, x, Failure::NoRoute),
         };
 
-        // The hardware writes L2 and the outer headers from the state, so
-        // there is no neighbour to resolve: queue to the offload device.
-        let Some(dev) = x.offload_dev() else {
+        // The hook runs under RCU, so the guard only proves it to the
+        // borrow of the device.
+        let rcu = rcu::read_lock();
+        let Some(dev) = x.offload_dev(&rcu) else {
             return self.drop(skb, x, Failure::NoDevice);
         };
         if !dev.is_running() {
             return self.drop(skb, x, Failure::DeviceDown);
         }
-        if skb.push_hard_header(dev).is_err() {
+        if Self::add_l2(&mut skb, dev, l2).is_err() {
             return self.drop(skb, x, Failure::Headroom);
         }
+        skb.set_dev(dev);
 
         self.counters.inc(Counter::Direct);
         let ret = skb.queue_xmit();
@@ -119,103 +176,60 @@ impl Hook {
         ret
     }
 
-    /// Frees a packet that cannot be sent, counting it in the module's
-    /// counters and the XFRM MIB.
-    fn drop(&self, skb: Skb, x: &XfrmState, failure: Failure) -> c_int {
-        let (counter, reason, errno) = failure.accounting();
-        self.counters.inc(counter);
-        x.net().count_xfrm_out_error();
-        skb.drop_with(reason);
-        -(errno as c_int)
+    fn add_l2(skb: &mut Skb, dev: &NetDevice, l2: L2) -> Result {
+        let len = dev.hard_header_len();
+        skb.ensure_headroom(len.into())?;
+        match l2 {
+            L2::Room => skb.push(len.into()).map(|_| ()),
+            L2::To(addr) => {
+                let protocol = skb.protocol();
+                dev.hard_header(skb, protocol, addr.as_bytes())
+            }
+        }
     }
 
-    /// The `output` callback of `struct xfrm_dev_output_hook`.
-    ///
-    /// # Safety
-    ///
-    /// Called by `xfrm_output()` only: `hook` is the registered hook, `x`
-    /// a live packet offload state, `skb` an skb the caller owns, `sk`
-    /// null or a live socket, `err` writable; inside an RCU read-side
-    /// critical section.
-    unsafe extern "C" fn output(
-        hook: *const bindings::xfrm_dev_output_hook,
-        sk: *mut bindings::sock,
-        x: *mut bindings::xfrm_state,
-        skb: *mut bindings::sk_buff,
-        err: *mut c_int,
-    ) -> bool {
-        // SAFETY: the only hook this module registers is the `raw` field
-        // of a `Hook`, which outlives its registration.
-        let hook = unsafe { &*kernel::container_of!(hook, Hook, raw) };
-        // SAFETY: `xfrm_output()` passes a state held by the skb's dst.
-        let x = unsafe { XfrmState::from_raw(x) };
-        // SAFETY: the caller owns the skb and does not touch it during
-        // the call.
-        let origin = if unsafe { SkBuff::from_raw(skb) }.is_local() {
+    /// Frees a packet that cannot be sent, counting it in the module's
+    /// counters and the XFRM MIB.
+    fn drop(&self, skb: Skb, x: &State, failure: Failure) -> c_int {
+        let (counter, reason, errno) = failure.accounting();
+        self.counters.inc(counter);
+        xfrm::count_out_error(x.net());
+        skb.drop_reason(reason);
+        errno.to_errno()
+    }
+
+    fn decline(&self, skb: Offer<'_>, reason: DeclineReason) -> Declined {
+        self.counters.inc(reason.into());
+        skb.decline()
+    }
+}
+
+impl OutputHook for Hook {
+    fn output(&self, sk: Option<&Sock>, x: &State, skb: Offer<'_>) -> Result<c_int, Declined> {
+        let origin = if skb.has_socket() {
             Origin::Local
         } else {
             Origin::Forwarded
         };
-
-        match decide(x.offload(), x.mode(), origin, param::direct_transport()) {
-            Verdict::Decline(reason) => {
-                hook.counters.inc(reason.into());
-                false
+        let mode = x.mode().into();
+        match decide(x.offload_type().into(), mode, origin, self.params) {
+            Verdict::Decline(reason) => Err(self.decline(skb, reason)),
+            Verdict::Stock => {
+                self.counters.inc(Counter::Stock);
+                Ok(xfrm::output_resume(sk, skb.take()))
             }
             Verdict::Direct => {
-                let Some(skb) = NonNull::new(skb) else {
-                    return false;
+                let l2 = if mode == Mode::Transport {
+                    match Self::transport_next_hop(&skb) {
+                        Some(addr) => L2::To(addr),
+                        None => return Err(self.decline(skb, DeclineReason::NoNeighbour)),
+                    }
+                } else {
+                    L2::Room
                 };
-                // SAFETY: returning true below tells the caller that the
-                // skb is ours.
-                let skb = unsafe { Skb::from_raw(skb) };
-                // SAFETY: by the function's safety requirements.
-                let sk = unsafe { Sock::from_raw(sk) };
-                let ret = hook.direct_output(sk, x, skb);
-                // SAFETY: the caller gave a writable `err`.
-                unsafe { err.write(ret) };
-                true
+                Ok(self.direct_output(sk, x, skb.take(), l2))
             }
         }
-    }
-}
-
-/// The hook, registered with xfrm until dropped.
-struct Registration {
-    hook: Pin<KBox<Hook>>,
-}
-
-impl Registration {
-    fn new(counters: Counters) -> Result<Self> {
-        let hook = KBox::pin(
-            Hook {
-                raw: bindings::xfrm_dev_output_hook {
-                    output: Some(Hook::output),
-                },
-                counters,
-            },
-            GFP_KERNEL,
-        )?;
-        // SAFETY: the hook is pinned and stays allocated until `drop`,
-        // which unregisters it first.
-        let ret = unsafe { bindings::xfrm_dev_output_hook_register(&hook.raw) };
-        if ret == EBUSY.to_errno() {
-            pr_err!("the xfrm packet offload output hook is taken by another module\n");
-        }
-        kernel::error::to_result(ret)?;
-        Ok(Self { hook })
-    }
-
-    fn counters(&self) -> &Counters {
-        &self.hook.counters
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // SAFETY: registered in `new`; on return no CPU runs the hook any
-        // more, so the allocation can go.
-        unsafe { bindings::xfrm_dev_output_hook_unregister(&self.hook.raw) };
     }
 }
 
@@ -223,19 +237,33 @@ struct DirectTx {
     // Fields drop in order: the file refers to the counters, which the
     // registration owns, so it goes first.
     _counters_file: CountersFile,
-    _registration: Registration,
+    _registration: Pin<KBox<xfrm::Registration<Hook>>>,
 }
 
 impl kernel::Module for DirectTx {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let registration = Registration::new(Counters::new()?)?;
+        let params = Params {
+            direct_transport: *module_parameters::direct_transport.value_ref(),
+            stock_path: *module_parameters::stock_path.value_ref(),
+        };
+        let hook = Hook {
+            params,
+            counters: Counters::new()?,
+        };
+        let registration =
+            KBox::pin_init(xfrm::Registration::new(hook), GFP_KERNEL).inspect_err(|e| {
+                if *e == EBUSY {
+                    pr_err!("the xfrm packet offload output hook is taken by another module\n");
+                }
+            })?;
         // SAFETY: the registration, and with it the counters, is dropped
         // after the file (field order above).
         let counters_file =
-            unsafe { CountersFile::new(c_str!("xfrm_direct_tx"), registration.counters()) };
+            unsafe { CountersFile::new(c"xfrm_direct_tx", &registration.hook().counters) };
         pr_info!(
-            "direct output for packet offload enabled (direct_transport={})\n",
-            param::direct_transport()
+            "packet offload output hook registered (direct_transport={}, stock_path={})\n",
+            params.direct_transport,
+            params.stock_path
         );
         Ok(Self {
             _counters_file: counters_file,

@@ -4,6 +4,7 @@
 #   check.sh all         every phase below, in order
 #   check.sh unit        host unit tests of the decision logic (cargo test)
 #   check.sh rustfmt     rustfmt --check of rust/
+#   check.sh inline      the inlining gate on the built module
 #   check.sh checkpatch  checkpatch.pl --strict on patches/*.patch
 #   check.sh selftests   boot the built kernel, run TARGETS=net/xfrm
 #
@@ -108,7 +109,22 @@ phase_checkpatch() {
 phase_build() {
 	gate "make deps" "$OUT/deps.log" "$TOP/scripts/deps.sh" || return 1
 	gate "make kernel" "$OUT/kernel.log" "$TOP/scripts/kernel.sh" || return 1
-	gate "make module CLIPPY=1 W=1" "$OUT/module.log" env CLIPPY=1 W=1 "$TOP/scripts/module.sh"
+	gate "make module CLIPPY=1 W=1" "$OUT/module.log" env CLIPPY=1 W=1 "$TOP/scripts/module.sh" ||
+		return 1
+	inline_gate
+}
+
+# CONFIG_RUST_INLINE_HELPERS: the module's per-packet path (everything its
+# xfrm hook callback reaches inside the module) calls no rust_helper_*.
+# The list of functions and outside calls is printed as diagnostics.
+inline_gate() {
+	local logf=$OUT/inline.log
+	gate "inlining: no rust_helper_* call on the Rust hook's per-packet path" "$logf" \
+		"$TOP/scripts/inline-check.py" "$(module_ko xfrm_direct_tx)" output_callback \
+		"llvm-objdump$LLVM_SUFFIX"
+	local rc=$?
+	[ "$rc" -ne 0 ] || sed 's/^/# /' "$logf"
+	return $rc
 }
 
 phase_selftests() {
@@ -165,6 +181,7 @@ summary() {
 echo "TAP version 13"
 case "${1:-all}" in
 unit) phase_unit ;;
+inline) inline_gate ;;
 rustfmt) phase_rustfmt ;;
 checkpatch) phase_checkpatch ;;
 selftests) phase_selftests ;;

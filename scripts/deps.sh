@@ -11,13 +11,18 @@ VIRTME_NG_VERSION=1.42
 # match the backported qemu-utils that the machine image may already carry.
 BPO_PKGS=(iproute2 qemu-system-x86)
 
+# The base kernel: Debian's linux-source-7.3, from trixie-backports. Only
+# this one package, at this version, comes from that suite: the suite is
+# pinned to -1 (never chosen) and this package alone to 500.
+BASE_PKG=linux-source-7.3
+BASE_VERSION=7.3.4-1~bpo13+1
+
 DEB_PKGS=(
 	build-essential bc bison flex cpio kmod rsync xz-utils zstd
 	libelf-dev libssl-dev libncurses-dev dwarves python3 python3-pip
-	ccache clang-19 lld-19 llvm-19 libclang-19-dev
+	ccache clang-22 lld-22 llvm-22 libclang-22-dev
 	busybox-static
 	iputils-ping tcpdump socat ethtool iperf3 procps psmisc
-	linux-source-6.12
 )
 
 ensure_backports() {
@@ -31,6 +36,35 @@ Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+}
+
+# trixie-backports, for the base kernel's source package only.
+ensure_base_suite() {
+	local f=/etc/apt/sources.list.d/trixie-backports.sources
+	local pin=/etc/apt/preferences.d/xfrm-direct-tx-base
+	[ -f "$f" ] && [ -f "$pin" ] && return 0
+	[ -w /etc/apt/sources.list.d ] || die "need root to add trixie-backports ($BASE_PKG)"
+	cat >"$f" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	cat >"$pin" <<PIN
+Package: *
+Pin: release n=trixie-backports
+Pin-Priority: -1
+
+Package: $BASE_PKG
+Pin: release n=trixie-backports
+Pin-Priority: 500
+PIN
+}
+
+base_ok() {
+	[ "$(dpkg-query -W -f='${Status} ${Version}\n' "$BASE_PKG" 2>/dev/null)" = \
+		"install ok installed $BASE_VERSION" ]
 }
 
 deb_missing() {
@@ -50,10 +84,11 @@ iproute2_ok() {
 main() {
 	if command -v apt-get >/dev/null; then
 		ensure_backports
+		ensure_base_suite
 		mapfile -t missing < <(deb_missing "${DEB_PKGS[@]}")
 		mapfile -t bpo_missing < <(deb_missing "${BPO_PKGS[@]}")
 		iproute2_ok || bpo_missing+=(iproute2)
-		if [ "${#missing[@]}" -gt 0 ] || [ "${#bpo_missing[@]}" -gt 0 ]; then
+		if [ "${#missing[@]}" -gt 0 ] || [ "${#bpo_missing[@]}" -gt 0 ] || ! base_ok; then
 			log "apt-get update"
 			apt-get update -qq
 			if [ "${#missing[@]}" -gt 0 ]; then
@@ -65,10 +100,16 @@ main() {
 				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 					-t bookworm-backports "${BPO_PKGS[@]}" >/dev/null
 			fi
+			if ! base_ok; then
+				log "installing $BASE_PKG=$BASE_VERSION from trixie-backports"
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+					"$BASE_PKG=$BASE_VERSION" >/dev/null
+			fi
 		fi
 	else
 		die "apt-get not found: install the packages listed in scripts/deps.sh by hand"
 	fi
+	base_ok || die "$BASE_PKG $BASE_VERSION is not installed (apt: $(apt-cache policy "$BASE_PKG" | sed -n 's/ *Candidate: //p'))"
 	iproute2_ok || die "iproute2 >= 6.2 is required for 'offload packet' ($(ip -V))"
 
 	command -v rustup >/dev/null || die "rustup not found: the Rust toolchain is needed (https://rustup.rs)"

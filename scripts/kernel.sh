@@ -4,13 +4,13 @@
 # the committed fragments -> built with ccache.
 #
 #   KDIR=/path/to/linux   use this kernel source tree as the base instead of
-#                         Debian's linux-source-6.12
+#                         Debian's linux-source-7.3
 #   FLAVOUR=vm|debug      which config (and build folder) to use
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 FLAVOUR=${FLAVOUR:-vm}
-DEBIAN_TARBALL=${DEBIAN_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+DEBIAN_TARBALL=${DEBIAN_TARBALL:-/usr/src/linux-source-7.3.tar.xz}
 
 # Where the base comes from, and the git tree made of it.
 base_id() {
@@ -41,7 +41,7 @@ fetch_base() {
 		[ ! -f "$dst/.config" ] || make -s -C "$dst" mrproper
 	else
 		[ -f "$DEBIAN_TARBALL" ] ||
-			die "$DEBIAN_TARBALL not found: run 'make deps' (installs linux-source-6.12) or set KDIR="
+			die "$DEBIAN_TARBALL not found: run 'make deps' (installs linux-source-7.3) or set KDIR="
 		log "extracting $DEBIAN_TARBALL"
 		tar -C "$dst" --strip-components=1 -xf "$DEBIAN_TARBALL"
 	fi
@@ -152,6 +152,11 @@ check_config() {
 		printf '  %s\n' "${missing[@]}" >&2
 		if printf '%s\n' "${missing[@]}" | grep -q '^CONFIG_RUST='; then
 			kmake rustavailable >&2 || true
+		fi
+		if printf '%s\n' "${missing[@]}" | grep -q '^CONFIG_RUST_INLINE_HELPERS='; then
+			printf '  CONFIG_RUST_INLINE_HELPERS needs clang with the LLVM major of rustc (%s; clang: %s)\n' \
+				"$(rustc -vV | sed -n 's/^LLVM version: //p')" \
+				"$("clang$LLVM_SUFFIX" --version | head -n1)" >&2
 		fi
 		die "the config fragments ask for options the kernel did not take (above)"
 	fi

@@ -17,7 +17,9 @@ log() { printf '>>> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE_DIR/ccache}
-LLVM_SUFFIX=${LLVM_SUFFIX:--19}
+# clang, lld and llvm 22: the LLVM major of rustc 1.95, which
+# CONFIG_RUST_INLINE_HELPERS needs (C helpers are inlined as LLVM bitcode).
+LLVM_SUFFIX=${LLVM_SUFFIX:--22}
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm${LLVM_SUFFIX}/lib}
 KMAKE_FLAGS=(LLVM="$LLVM_SUFFIX" CC="ccache clang$LLVM_SUFFIX")
 

@@ -22,7 +22,7 @@ SRC=$(readlink -f "$(kernel_src)")
 OUT=${PATCHES_OUT:-$TOP/patches/outgoing/v$VERSION}
 WT=$CACHE_DIR/outgoing
 MSG=$TOP/patches/messages
-MODULE_RS=(xfrm_direct_tx.rs counters.rs decision.rs net.rs param.rs)
+MODULE_RS=(xfrm_direct_tx.rs counters.rs decision.rs)
 
 ident=(-c "user.name=$(git config user.name)" -c "user.email=$(git config user.email)")
 g() { git -C "$WT" "${ident[@]}" "$@"; }

@@ -40,13 +40,15 @@ mkdir -p "$OUTDIR"
 OUTDIR=$(realpath "$OUTDIR")
 CONSOLE=$OUTDIR/console.log
 
-# no5lvl: QEMU's TCG CPU offers LA57, and in this 6.12 base
-# pgtable_l5_enabled() follows the LA57 feature bit, which identify_cpu()
-# clears for a moment at boot. An interrupt in that moment takes the
-# kernel's 5-level addresses for wild ones: KASAN reported it once in four
-# debug boots (do_raw_spin_lock from handle_edge_irq, under identify_cpu).
-# Upstream gave 5-level paging a flag of its own (X86_FEATURE_5LEVEL_PAGING)
-# later; until the base has it, guests run with 4-level paging.
+# no5lvl: QEMU's TCG CPU offers LA57, and in the 7.3 base (as in 6.12)
+# pgtable_l5_enabled() outside early boot code is
+# cpu_feature_enabled(X86_FEATURE_LA57) (pgtable_64_types.h), while
+# identify_cpu() memsets c->x86_capability before generic_identify() ->
+# get_cpu_cap() sets the bit again (cpu/common.c). An interrupt in that
+# window takes the kernel's 5-level addresses for wild ones: KASAN reported
+# it once in four debug boots on 6.12 (do_raw_spin_lock from
+# handle_edge_irq, under identify_cpu). The code is unchanged in 7.3, so
+# guests run with 4-level paging.
 VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
 	--rwdir "$OUTDIR" --rwdir "$(readlink -f "$SRC")" --append no5lvl --verbose)
 

@@ -8,7 +8,8 @@
 extern crate std;
 
 // The module's items are `pub(crate)`, as in the kernel crate; outside
-// the tests nothing here uses them.
-#[cfg_attr(not(test), allow(dead_code))]
+// the tests nothing here uses them, and some only the kernel module
+// constructs (`DeclineReason::NoNeighbour`).
+#[allow(dead_code)]
 #[path = "../decision.rs"]
 mod decision;

@@ -62,7 +62,8 @@ check_resumed() {
 	check_hook_path "$XDT_MODULE" "gw_neigh p0 48.0.0.1" \
 		"nsim_sa_packets $NSIM_GW_ID out $SPI_OUT" \
 		"xfrm_packets $NE $GW_ADDR $NE_ADDR $SPI_OUT" \
-		ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I 16.0.0.1 48.0.0.1 ||
+		ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
+		-I 16.0.0.1 48.0.0.1 ||
 		return 1
 	# Every packet the NIC encrypted for the live SA was decrypted by
 	# the NE: nothing is in flight once the pings are answered.

@@ -184,20 +184,34 @@ local_neigh() {
 	ip neigh show dev "$NETIF" to 48.0.0.1
 }
 
+# The report's bug on demand: the module's stock_path=1 sends every
+# packet through the stock path, as kernels before 6.14 did.
 case_bug() {
-	local neigh
+	local neigh ret=0
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
+	run module_load "$XDT_MODULE" stock_path=1 || return 1
 	if ip netns exec xdt-ns0 ping -q -c 3 -i 0.3 -W 1 -I 16.0.0.1 48.0.0.1 >/dev/null; then
-		echo "# FAILED: 48.0.0.1 answered without the hook: the bug did not reproduce"
-		return 1
+		echo "# FAILED: 48.0.0.1 answered through the stock path: the bug did not reproduce"
+		ret=1
 	fi
 	neigh=$(local_neigh)
+	module_unload "$XDT_MODULE"
+	[ $ret -eq 0 ] || return 1
 	echo "# neighbour table on $NETIF: ${neigh:-<none>}"
 	case "$neigh" in
 	*FAILED* | *INCOMPLETE*) return 0 ;;
 	*) echo "# FAILED: expected 48.0.0.1 FAILED/INCOMPLETE on $NETIF"; return 1 ;;
 	esac
+}
+
+# No module: the kernel's own direct output reaches the routed network.
+case_no_module() {
+	module_unload "$XDT_MODULE"
+	hosts_setup || return 1
+	NIC_COUNT_OPTIONAL=1 check_hook_path "" local_neigh local_sent remote_decrypted \
+		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
+		-I 16.0.0.1 48.0.0.1
 }
 
 # The fix: 0% loss, no neighbour for 48.0.0.1, and every count rose.
@@ -208,16 +222,22 @@ case_fixed() {
 	run module_load "$XDT_MODULE" || return 1
 	NIC_COUNT_OPTIONAL=1 check_hook_path "$XDT_MODULE" local_neigh local_sent \
 		remote_decrypted \
-		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I 16.0.0.1 48.0.0.1
+		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
+		-I 16.0.0.1 48.0.0.1
+	local ret=$?
+	module_unload "$XDT_MODULE"
+	return $ret
 }
 
 require_cmds ip ping modprobe insmod rmmod
 debugfs_mount
 sysctls_save
 
-ktap_set_plan 2
+ktap_set_plan 3
 CASE_CLEANUP=hosts_cleanup run_case \
-	"two hosts, no hook: 48.0.0.1 FAILED on $NETIF (the bug)" case_bug
+	"two hosts, stock path (stock_path=1): 48.0.0.1 FAILED on $NETIF (the bug)" case_bug
+CASE_CLEANUP=hosts_cleanup run_case \
+	"two hosts, no module: the kernel's direct output reaches 48.0.0.1" case_no_module
 CASE_CLEANUP=hosts_cleanup run_case \
 	"two hosts, Rust hook: 16.0.0.1 -> 48.0.0.1 through $NETIF's offload" case_fixed
 ktap_finished

@@ -65,29 +65,47 @@ offload_setup() {
 	xfrm_setup "$GW_OFFLOAD" || return 1
 }
 
-# ping_routed FROM_NS SRC DST [PING_ARGS...]: 0% loss or fail.
+# ping_routed FROM_NS SRC DST [PING_ARGS...]: PING_COUNT requests, and
+# every reply within the deadline, or fail (-c with -w).
 ping_routed() {
 	local ns=$1 src=$2 dst=$3
 	shift 3
-	ip netns exec "$ns" ping -q -c "$PING_COUNT" -i 0.2 -W 2 "$@" -I "$src" "$dst"
+	ip netns exec "$ns" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) "$@" \
+		-I "$src" "$dst"
 }
 
-# Without a hook, the stock path resolves a neighbour for the *inner*
-# destination on the offload port: the report's bug. The case passes
-# only if the bug is there.
-case_bug_without_hook() {
+modules_unload() {
 	module_unload "$XDT_MODULE"
 	module_unload "$XDT_CREF_MODULE"
-	offload_setup || return
-	check_bug "$NS0" "$T_SRC" "$T_DST"
 }
 
-# check_bug FROM_NS SRC DST: no answer, and $GW's neighbour entry for the
-# inner destination on the offload port is FAILED or INCOMPLETE.
+# The report's bug, on demand: the module's stock_path=1 takes every
+# packet and sends it through the stock path, as kernels before 6.14 did,
+# which resolves a neighbour for the *inner* destination on the offload
+# port. The case passes only if the bug is there, and every request went
+# through the stock path.
+case_bug_stock_path() {
+	local m=$XDT_MODULE stock0 stock1 ret
+	modules_unload
+	offload_setup || return
+	run module_load "$m" stock_path=1 || return 1
+	stock0=$(hook_counter "$m" stock)
+	check_bug "$NS0" "$T_SRC" "$T_DST"
+	ret=$?
+	stock1=$(hook_counter "$m" stock)
+	module_unload "$m"
+	echo "# stock: $stock0 -> $stock1"
+	[ $ret -eq 0 ] || return 1
+	exactly "packets through the stock path" $((stock1 - stock0)) 3
+}
+
+# check_bug FROM_NS SRC DST: no answer to 3 requests, and $GW's neighbour
+# entry for the inner destination on the offload port is FAILED or
+# INCOMPLETE.
 check_bug() {
 	local neigh
 	if ip netns exec "$1" ping -q -c 3 -i 0.3 -W 1 -I "$2" "$3" >/dev/null; then
-		echo "# FAILED: $3 answered without the hook: the bug did not reproduce"
+		echo "# FAILED: $3 answered: the bug did not reproduce"
 		return 1
 	fi
 	neigh=$(gw_neigh p0 "$3")
@@ -96,6 +114,15 @@ check_bug() {
 	*FAILED* | *INCOMPLETE*) return 0 ;;
 	*) echo "# FAILED: expected $3 FAILED/INCOMPLETE on p0"; return 1 ;;
 	esac
+}
+
+# No module: the kernel's own C direct output (upstream 5eddd76ec2fd)
+# sends forwarded tunnel traffic to the offload device; the routed
+# network is reached and nothing resolves 48.0.0.1.
+case_no_module() {
+	modules_unload
+	offload_setup || return
+	check_direct "" "$NS0" "$T_SRC" "$T_DST"
 }
 
 # With the hook: forwarded tunnel traffic goes straight to the offload
@@ -114,8 +141,7 @@ check_direct() {
 
 case_fixed_with_hook() {
 	local m=$1
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
+	modules_unload
 	offload_setup || return
 	run module_load "$m" || return 1
 	check_direct "$m" "$NS0" "$T_SRC" "$T_DST"
@@ -135,16 +161,17 @@ case_reverse() {
 	ret=$?
 	rx1=$(nsim_sa_packets "$NSIM_GW_ID" in "$SPI_IN")
 	echo "# NIC SA $SPI_IN rx: $rx0 -> $rx1"
-	[ $ret -ne 0 ] || at_least "NIC in SA packets" $((rx1 - rx0)) "$PING_COUNT" || ret=1
+	[ $ret -ne 0 ] || exactly "NIC in SA packets" $((rx1 - rx0)) "$PING_COUNT" || ret=1
 	module_unload "$m"
 	return $ret
 }
 
 # Forwarded transport mode (16.0.0.1 -> Simulated-NE itself, ESP from
-# IPSEC-GW's NIC): the stock path while direct_transport is off, direct
-# output once it is set at run time; both deliver.
+# IPSEC-GW's NIC): the stock path with direct_transport=0, direct output
+# with direct_transport=1 (the module is reloaded: its parameters are
+# read at load time); both deliver, every packet on the path asked.
 case_transport_param() {
-	local m=$1 param value declined0 declined1 direct0 direct1 ret=0
+	local m=$1 value declined0 declined1 direct0 direct1 ret=0
 	offload_setup || return
 	run ip -n "$GW" xfrm state add src 16.0.0.1 dst "$NE_ADDR" proto esp spi 0x3000 \
 		reqid 3 mode transport flag esn replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" 128 \
@@ -161,36 +188,33 @@ case_transport_param() {
 	# the clear through IPSEC-GW.
 	ip -n "$NS0" route add "$NE_ADDR/32" via 10.0.0.254
 	ip -n "$NE" route add 16.0.0.0/8 via "$GW_ADDR"
-	run module_load "$m" || return 1
-	param=/sys/module/$(basename "$m" .ko)/parameters/direct_transport
 	for value in 0 1; do
-		echo "$value" >"$param" || { ret=1; break; }
+		run module_load "$m" "direct_transport=$value" || { ret=1; break; }
 		declined0=$(hook_counter "$m" declined_transport)
 		direct0=$(hook_counter "$m" direct)
 		run ping_routed "$NS0" 16.0.0.1 "$NE_ADDR" || { ret=1; break; }
 		declined1=$(hook_counter "$m" declined_transport)
 		direct1=$(hook_counter "$m" direct)
-		echo "# direct_transport=$(cat "$param"): declined_transport" \
+		module_unload "$m"
+		echo "# direct_transport=$value: declined_transport" \
 			"$declined0 -> $declined1, direct $direct0 -> $direct1"
 		if [ "$value" = 0 ]; then
-			at_least "declined (stock path)" $((declined1 - declined0)) "$PING_COUNT" &&
-				at_most "direct" $((direct1 - direct0)) 0 || ret=1
+			exactly "declined (stock path)" $((declined1 - declined0)) "$PING_COUNT" &&
+				exactly "direct" $((direct1 - direct0)) 0 || ret=1
 		else
-			at_least "direct" $((direct1 - direct0)) "$PING_COUNT" &&
-				at_most "declined" $((declined1 - declined0)) 0 || ret=1
+			exactly "direct" $((direct1 - direct0)) "$PING_COUNT" &&
+				exactly "declined" $((declined1 - declined0)) 0 || ret=1
 		fi
 	done
-	at_least "NE transport SA packets" "$(xfrm_packets "$NE" 16.0.0.1 "$NE_ADDR" 0x3000)" \
+	exactly "NE transport SA packets" "$(xfrm_packets "$NE" 16.0.0.1 "$NE_ADDR" 0x3000)" \
 		$((2 * PING_COUNT)) || ret=1
-	module_unload "$m"
 	return $ret
 }
 
 # The hook is one slot: a second module is refused with -EBUSY.
 case_second_registrant() {
 	local out ret=0
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
+	modules_unload
 	run module_load "$XDT_MODULE" || return 1
 	if out=$(module_load "$XDT_CREF_MODULE" 2>&1); then
 		echo "# FAILED: second registrant loaded"
@@ -209,55 +233,65 @@ link_tx() {
 	ip netns exec "$1" cat "/sys/class/net/$2/statistics/tx_packets"
 }
 
-# Without a hook, a cross-family tunnel gets no answer either; say where
-# the packets went. Skip when the stack could not build the bundle.
-check_cross_family_bug() {
-	local gen0 gen1 mg0 mg1 cap clear
+# No module, a cross-family tunnel: say where the packets went, assert
+# that none left in the clear, and skip (with the reason) when the stack
+# could not send them to the offload device: for 4-in-6 it cannot build
+# the bundle (XfrmOutBundleGenError), for 6-in-4 it builds it on the
+# route to the outer address looked up in the inner family, which is not
+# the offload device, and xfrm_dev_offload_ok() drops every packet
+# (XfrmOutError). Each count must be exactly the 3 packets sent.
+check_cross_family() {
+	local gen0 gen1 err0 err1 cap clear
 	cap=$(mktemp)
 	gen0=$(xfrm_mib "$GW" XfrmOutBundleGenError)
-	mg0=$(link_tx "$GW" mgmt)
+	err0=$(xfrm_mib "$GW" XfrmOutError)
 	capture_start "$GW" mgmt "$cap" -Q out
-	ip netns exec "$NS0" ping -q -c 3 -i 0.3 -W 1 -I "$T_SRC" "$T_DST" >/dev/null
+	ip netns exec "$NS0" ping -q -c 3 -i 0.3 -w 8 -I "$T_SRC" "$T_DST" >/dev/null
 	local answered=$?
 	capture_stop
 	gen1=$(xfrm_mib "$GW" XfrmOutBundleGenError)
-	mg1=$(link_tx "$GW" mgmt)
+	err1=$(xfrm_mib "$GW" XfrmOutError)
 	clear=$(capture_count "$cap" "dst host $T_DST")
 	rm -f "$cap"
-	echo "# without a hook: XfrmOutBundleGenError $gen0 -> $gen1; GW's default" \
-		"route device (mgmt) sent $((mg1 - mg0)), $clear of them in the clear to $T_DST"
-	if [ $answered -eq 0 ]; then
-		echo "# FAILED: $T_DST answered without the hook"
-		return 1
-	fi
-	if [ "$gen1" -gt "$gen0" ]; then
+	echo "# no module: XfrmOutBundleGenError $gen0 -> $gen1, XfrmOutError $err0 -> $err1;" \
+		"$clear packets in the clear to $T_DST on GW's default route (mgmt)"
+	exactly "packets in the clear" "$clear" 0 || return 1
+	[ $answered -eq 0 ] && return 0
+	if [ $((gen1 - gen0)) = 3 ]; then
 		echo "# SKIP: the stack cannot build this cross-family packet offload bundle"
 		return "$KSFT_SKIP"
 	fi
-	return 0
+	if [ $((err1 - err0)) = 3 ]; then
+		echo "# SKIP: the stack builds this cross-family bundle on a route that is not" \
+			"the offload device's, and xfrm_dev_offload_ok() drops each packet"
+		return "$KSFT_SKIP"
+	fi
+	echo "# FAILED: no answer, and not for either known reason"
+	return 1
 }
 
 # IPv6 inside and outside, and the two cross-family tunnels, in the same
-# topology: the bug without a hook, then direct output with the Rust one.
+# topology: the kernel's own direct output with no module, then direct
+# output with the Rust one.
 #
 # Cross-family packet offload tunnels trip over xfrm_bundle_create(): it
 # keeps the inner family for packet offload states and looks the outer
-# addresses up in it. For 4in6 that finds no route (XfrmOutBundleGenError)
-# and the case is skipped with that reason; it runs in full once the stack
-# can do it. For 6in4 it finds the IPv6 default route: without a hook the
-# stock path sends the inner packets there, in the clear (here to the
-# "mgmt" dummy); the hook sends them to the offload device, which
-# encrypts them.
+# addresses up in it. For 4-in-6 that finds no route
+# (XfrmOutBundleGenError); for 6-in-4 it finds the IPv6 default route,
+# which 6.12 then used to send the inner packets in the clear, and which
+# 7.3's xfrm_dev_offload_ok() refuses (XfrmOutError). Either is skipped
+# with its reason, after asserting that nothing went out in the clear; the
+# case runs in full once the stack builds the bundle on the offload
+# device.
 case_family() {
 	local inner=$1 outer=$2 m=$XDT_MODULE ret
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
+	modules_unload
 	tunnel_select "$inner" "$outer"
 	offload_setup || return
 	if [ "$inner" = "$outer" ]; then
-		check_bug "$NS0" "$T_SRC" "$T_DST" || return 1
+		check_direct "" "$NS0" "$T_SRC" "$T_DST" || return 1
 	else
-		check_cross_family_bug || return
+		check_cross_family || return
 	fi
 	run module_load "$m" || return 1
 	check_direct "$m" "$NS0" "$T_SRC" "$T_DST"
@@ -384,18 +418,19 @@ case_long_flow() {
 }
 
 # The checks can fail: check_direct must report a failure when direct
-# output is off (no hook: the bug), when the emulated NIC drops what the
-# hook hands it, and when it sends the payload unencrypted.
+# output is off (stock_path=1: the bug), when the emulated NIC drops what
+# the hook hands it, and when it sends the payload unencrypted.
 case_checks_can_fail() {
 	local m=$XDT_MODULE fault
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
+	modules_unload
 	offload_setup || return
+	run module_load "$m" stock_path=1 || return 1
 	if check_direct "$m" "$NS0" 16.0.0.1 48.0.0.1; then
-		echo "# FAILED: check_direct passed without the hook"
+		echo "# FAILED: check_direct passed with stock_path=1"
 		return 1
 	fi
-	echo "# without the hook: check_direct failed, as it must"
+	echo "# with stock_path=1: check_direct failed, as it must"
+	module_unload "$m"
 	run module_load "$m" || return 1
 	for fault in fail_tx fail_encrypt; do
 		nsim_fault "$NSIM_GW_ID" "$fault" 1 || return 1
@@ -420,8 +455,7 @@ case_checks_can_fail() {
 # has it, must find nothing new.
 case_load_cycles() {
 	local i cycles=${LOAD_CYCLES:-100}
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
+	modules_unload
 	[ ! -w /sys/kernel/debug/kmemleak ] || echo clear >/sys/kernel/debug/kmemleak
 	for i in $(seq "$cycles"); do
 		module_load "$XDT_MODULE" || { echo "# FAILED: load $i"; return 1; }
@@ -434,14 +468,57 @@ case_load_cycles() {
 }
 
 
+# An open counters file holds the module: rmmod is refused until it is
+# closed (the file's operations name the module as their owner), and
+# reading after a refused rmmod still works.
+case_counters_file_pins_module() {
+	local m=$XDT_MODULE name fd ret=0 line
+	modules_unload
+	name=$(basename "$m" .ko)
+	run module_load "$m" || return 1
+	exec {fd}<"/sys/kernel/debug/$name/counters"
+	if rmmod "$name" 2>/dev/null; then
+		echo "# FAILED: rmmod succeeded while the counters file was open"
+		ret=1
+	else
+		read -r line <&"$fd"
+		echo "# rmmod refused while open; first line read after it: $line"
+		case "$line" in "direct "*) ;; *) ret=1 ;; esac
+	fi
+	exec {fd}<&-
+	module_unload "$m" || ret=1
+	grep -q "^$name " /proc/modules && { echo "# FAILED: $name still loaded"; ret=1; }
+	return $ret
+}
+
+# KUnit in the guest: the module's decision suite runs when it loads, the
+# kernel crate's sk_buff suite at boot; every test of both passed.
+case_kunit() {
+	local m=$XDT_MODULE suite results ret=0 n
+	modules_unload
+	run module_load "$m" || return 1
+	for suite in xfrm_direct_tx_decision:5 rust_net_skbuff:3; do
+		n=${suite#*:} suite=${suite%:*}
+		results=$(cat "/sys/kernel/debug/kunit/$suite/results" 2>/dev/null)
+		echo "# $suite: $(grep -Ec '^ +ok [0-9]+ ' <<<"$results") tests ok," \
+			"$(grep -c 'not ok' <<<"$results") not ok"
+		exactly "$suite: passed tests" "$(grep -Ec '^ +ok [0-9]+ ' <<<"$results")" "$n" || ret=1
+		exactly "$suite: failed tests" "$(grep -c 'not ok' <<<"$results")" 0 || ret=1
+	done
+	module_unload "$m"
+	return $ret
+}
+
 require_cmds ip ping tcpdump modprobe insmod rmmod socat ss bc
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 16
+ktap_set_plan 19
 run_case "software IPsec: 16.0.0.1 <-> 48.0.0.1 over ESP" case_software
-run_case "packet offload, no hook: 48.0.0.1 FAILED on p0 (the bug)" \
-	case_bug_without_hook
+run_case "packet offload, stock path (stock_path=1): 48.0.0.1 FAILED on p0 (the report's bug)" \
+	case_bug_stock_path
+run_case "packet offload, no module: the kernel's direct output reaches 48.0.0.1" \
+	case_no_module
 run_case "packet offload, Rust hook: 16.0.0.1 -> 48.0.0.1 direct" \
 	case_fixed_with_hook "$XDT_MODULE"
 run_case "packet offload, Rust hook: 48.0.0.1 -> 16.0.0.1, NIC decrypts" \
@@ -455,7 +532,7 @@ run_case "packet offload, Rust hook: transport mode, direct_transport off then o
 run_case "packet offload, Rust hook: IPv6 in IPv6" case_family 6 6
 run_case "packet offload, Rust hook: IPv4 in IPv6" case_family 4 6
 run_case "packet offload, Rust hook: IPv6 in IPv4" case_family 6 4
-run_case "packet offload, Rust hook: GW's own traffic declined, stock path (bug stays)" \
+run_case "packet offload, Rust hook: GW's own traffic declined, stock path as upstream (bug stays)" \
 	case_local
 run_case "packet offload, Rust hook: larger than the tunnel MTU, PMTU feedback" case_pmtu
 long_flow="${FLOOD_COUNT:-10000} pings, ${LONG_FLOW_MB:-100} MB of TCP"
@@ -464,4 +541,7 @@ run_case "the checks fail without the hook and with the NIC dropping or not encr
 	case_checks_can_fail
 run_case "hook slot: second registrant gets -EBUSY" case_second_registrant
 run_case "module: ${LOAD_CYCLES:-100} load/unload cycles, no leak" case_load_cycles
+run_case "module: an open counters file refuses rmmod until closed" \
+	case_counters_file_pins_module
+run_case "KUnit: decision tests (module) and sk_buff tests (kernel crate)" case_kunit
 ktap_finished
