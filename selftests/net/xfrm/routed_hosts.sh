@@ -190,7 +190,7 @@ case_bug() {
 	local neigh ret=0
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
-	run module_load "$XDT_MODULE" stock_path=1 || return 1
+	module_load "$XDT_MODULE" stock_path=1 || return
 	if ip netns exec xdt-ns0 ping -q -c 3 -i 0.3 -W 1 -I 16.0.0.1 48.0.0.1 >/dev/null; then
 		echo "# FAILED: 48.0.0.1 answered through the stock path: the bug did not reproduce"
 		ret=1
@@ -219,7 +219,7 @@ case_no_module() {
 # netdevsim); one that does not is not held to them.
 case_fixed() {
 	hosts_setup || return 1
-	run module_load "$XDT_MODULE" || return 1
+	module_load "$XDT_MODULE" || return
 	NIC_COUNT_OPTIONAL=1 check_hook_path "$XDT_MODULE" local_neigh local_sent \
 		remote_decrypted \
 		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \

@@ -360,15 +360,25 @@ nsim_sa_packets() {
 	sed -n "s/^packet sa $2 spi=$spi .* packets=\([0-9]*\) .*/\1/p" "$f" 2>/dev/null | head -n1
 }
 
-# module_load NAME|PATH [PARAMS...]
+# module_load NAME|PATH [PARAMS...]: returns $KSFT_SKIP, saying so, when
+# the module is not there at all (not built, or a kernel without it);
+# any other failure to load is a failure.
 module_load() {
-	local m=$1
+	local m=$1 out
 	shift
+	module_available "$m" || return
 	if [ -f "$m" ]; then
-		insmod "$m" "$@"
+		out=$(insmod "$m" "$@" 2>&1)
 	else
-		modprobe "$m" "$@"
-	fi
+		out=$(modprobe "$m" "$@" 2>&1)
+	fi || { echo "# FAILED: loading $m $*: $out"; return 1; }
+}
+
+# module_available NAME|PATH: as module_load, without loading it.
+module_available() {
+	[ -f "$1" ] || modprobe -q -n "$1" 2>/dev/null && return 0
+	echo "# SKIP: module $1 not found"
+	return "$KSFT_SKIP"
 }
 
 module_unload() {

@@ -88,7 +88,7 @@ case_bug_stock_path() {
 	local m=$XDT_MODULE stock0 stock1 ret
 	modules_unload
 	offload_setup || return
-	run module_load "$m" stock_path=1 || return 1
+	module_load "$m" stock_path=1 || return
 	stock0=$(hook_counter "$m" stock)
 	check_bug "$NS0" "$T_SRC" "$T_DST"
 	ret=$?
@@ -143,7 +143,7 @@ case_fixed_with_hook() {
 	local m=$1
 	modules_unload
 	offload_setup || return
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	check_direct "$m" "$NS0" "$T_SRC" "$T_DST"
 	local ret=$?
 	module_unload "$m"
@@ -155,7 +155,7 @@ case_fixed_with_hook() {
 case_reverse() {
 	local m=$1 rx0 rx1 ret
 	offload_setup || return
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	rx0=$(nsim_sa_packets "$NSIM_GW_ID" in "$SPI_IN")
 	check_direct "$m" "$NS1" 48.0.0.1 16.0.0.1
 	ret=$?
@@ -189,7 +189,7 @@ case_transport_param() {
 	ip -n "$NS0" route add "$NE_ADDR/32" via 10.0.0.254
 	ip -n "$NE" route add 16.0.0.0/8 via "$GW_ADDR"
 	for value in 0 1; do
-		run module_load "$m" "direct_transport=$value" || { ret=1; break; }
+		module_load "$m" "direct_transport=$value" || return
 		declined0=$(hook_counter "$m" declined_transport)
 		direct0=$(hook_counter "$m" direct)
 		run ping_routed "$NS0" 16.0.0.1 "$NE_ADDR" || { ret=1; break; }
@@ -215,7 +215,8 @@ case_transport_param() {
 case_second_registrant() {
 	local out ret=0
 	modules_unload
-	run module_load "$XDT_MODULE" || return 1
+	module_available "$XDT_CREF_MODULE" || return
+	module_load "$XDT_MODULE" || return
 	if out=$(module_load "$XDT_CREF_MODULE" 2>&1); then
 		echo "# FAILED: second registrant loaded"
 		module_unload "$XDT_CREF_MODULE"
@@ -293,7 +294,7 @@ case_family() {
 	else
 		check_cross_family || return
 	fi
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	check_direct "$m" "$NS0" "$T_SRC" "$T_DST"
 	ret=$?
 	module_unload "$m"
@@ -313,7 +314,7 @@ case_local() {
 	local m=$XDT_MODULE local0 local1 direct0 direct1 tx0 tx1 ret
 	offload_setup || return
 	run ip -n "$GW" address add 16.0.0.254/32 dev lo || return 1
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	local0=$(hook_counter "$m" declined_local)
 	direct0=$(hook_counter "$m" direct)
 	tx0=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
@@ -346,7 +347,7 @@ ns0_pmtu() {
 case_pmtu() {
 	local m=$XDT_MODULE err0 err1 out mtu
 	offload_setup || return
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	err0=$(xfrm_mib "$GW" XfrmOutError)
 	if ip netns exec "$NS0" ping -q -M dont -s 1472 -c 3 -i 0.3 -W 1 \
 		-I 16.0.0.1 48.0.0.1 >/dev/null; then
@@ -385,7 +386,7 @@ case_long_flow() {
 	local m=$XDT_MODULE count=${FLOOD_COUNT:-10000} mb=${LONG_FLOW_MB:-100}
 	local direct0 direct1 ne0 ne1 out sent got bytes t0 t1 rx
 	offload_setup || return
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	direct0=$(hook_counter "$m" direct)
 	ne0=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
 	out=$(ip netns exec "$NS0" ping -q -A -c "$count" -w $((count / 10 + 60)) \
@@ -424,14 +425,14 @@ case_checks_can_fail() {
 	local m=$XDT_MODULE fault
 	modules_unload
 	offload_setup || return
-	run module_load "$m" stock_path=1 || return 1
+	module_load "$m" stock_path=1 || return
 	if check_direct "$m" "$NS0" 16.0.0.1 48.0.0.1; then
 		echo "# FAILED: check_direct passed with stock_path=1"
 		return 1
 	fi
 	echo "# with stock_path=1: check_direct failed, as it must"
 	module_unload "$m"
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	for fault in fail_tx fail_encrypt; do
 		nsim_fault "$NSIM_GW_ID" "$fault" 1 || return 1
 		if check_direct "$m" "$NS0" 16.0.0.1 48.0.0.1; then
@@ -475,7 +476,7 @@ case_counters_file_pins_module() {
 	local m=$XDT_MODULE name fd ret=0 line
 	modules_unload
 	name=$(basename "$m" .ko)
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	exec {fd}<"/sys/kernel/debug/$name/counters"
 	if rmmod "$name" 2>/dev/null; then
 		echo "# FAILED: rmmod succeeded while the counters file was open"
@@ -496,7 +497,7 @@ case_counters_file_pins_module() {
 case_kunit() {
 	local m=$XDT_MODULE suite results ret=0 n
 	modules_unload
-	run module_load "$m" || return 1
+	module_load "$m" || return
 	for suite in xfrm_direct_tx_decision:5 rust_net_skbuff:3; do
 		n=${suite#*:} suite=${suite%:*}
 		results=$(cat "/sys/kernel/debug/kunit/$suite/results" 2>/dev/null)
