@@ -91,8 +91,9 @@ macro() {
 }
 
 micro_run() { # DST SIZE CALLS [WRAPPER...], e.g. a perf record command line
+	# MICRO_MODE=floor: the floor instead of dst_output().
 	"${@:4}" nsenter --net="/run/netns/$GW" sh -c \
-		"echo '16.0.0.1 $1 $2 $3' > /sys/kernel/debug/xfrm_direct_tx_micro/run" && return
+		"echo '16.0.0.1 $1 $2 $3${MICRO_MODE:+ $MICRO_MODE}' > /sys/kernel/debug/xfrm_direct_tx_micro/run" && return
 	echo "micro: $variant $mode $size: writing the run failed"
 	return 1
 }
@@ -119,7 +120,9 @@ micro() {
 # The variants: rust, rust_base and cref are tunnel mode (16.0.0.1 ->
 # 48.0.0.1) with that hook; stock and direct are transport mode (16.0.0.1
 # -> NE) with the Rust hook loaded, declining (direct_transport=0) or not;
-# cref_direct is direct with the C hook (profile only).
+# cref_direct is direct with the C hook (profile and insns). upstream is
+# tunnel mode with no module (the kernel's own direct output), floor the
+# same skbs handed to dev_queue_xmit() with no xfrm work (insns only).
 variant_ko() { # the hook module of a variant
 	case $1 in
 	rust | stock | direct) echo "$RUST_KO" ;;
@@ -130,8 +133,15 @@ variant_ko() { # the hook module of a variant
 
 variant_dst() { case $1 in stock | *direct) echo "$NE_ADDR" ;; *) echo 48.0.0.1 ;; esac; }
 
-# The hook counter every call of the variant must raise.
-variant_counter() { [ "$1" = stock ] && echo declined_transport || echo direct; }
+# The hook counter every call of the variant must raise (none without a
+# module).
+variant_counter() {
+	case $1 in
+	upstream | floor) ;;
+	stock) echo declined_transport ;;
+	*) echo direct ;;
+	esac
+}
 
 use() { # use VARIANT|none
 	local ko
@@ -218,6 +228,55 @@ profile() {
 	} >"$prof.txt"
 }
 
+# insns VARIANT SIZE SAS: guest instructions per call, in a boot where the
+# guest clock counts retired instructions (QEMU -icount shift=0: 1 ns per
+# instruction), so the micro run's median batch time per call is the
+# instruction count. Every call must reach the emulated NIC's SA lookup
+# and be dropped there (its tx_drop rises by exactly CALLS), and every
+# call must raise the hook's counter by one.
+insns() {
+	local variant=$1 size=$2 sas=$3 dst ko counter c0 c1 d0 d1 mode=
+	dst=$(variant_dst "$variant") ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
+	[ "$variant" = floor ] && mode=floor
+	MICRO_MODE=$mode micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
+	[ -z "$counter" ] || c0=$(hook_counter "$ko" "$counter")
+	d0=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
+	MICRO_MODE=$mode micro_run "$dst" "$size" "$CALLS" || exit 1
+	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
+	d1=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
+	[ $((d1 - d0)) -eq "$CALLS" ] ||
+		{ echo "insns: $variant $size: NIC tx_drop $d0 -> $d1, expected +$CALLS"; exit 1; }
+	if [ -n "$counter" ]; then
+		c1=$(hook_counter "$ko" "$counter")
+		[ $((c1 - c0)) -eq "$CALLS" ] ||
+			{ echo "insns: $variant $size: $counter $c0 -> $c1, expected +$CALLS"; exit 1; }
+	fi
+	set -- $res
+	printf '{"bench":"insns","variant":"%s","size":%s,"sas":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
+		"$variant" "$size" "$sas" "$2" "$4" "$6" "$8" | tee -a "$OUT"
+}
+
+# more_sas N: N offloaded tunnel SAs and out policies on GW besides the
+# report's, for other networks (17.x.y.z/32 -> 49.x.y.z/32), added before
+# it so that a lookup that walks a list meets them first.
+more_sas() {
+	local n=$1 i a b f
+	[ "$n" -gt 0 ] || return 0
+	f=$(mktemp)
+	for i in $(seq "$n"); do
+		a=$((i / 256 % 256)) b=$((i % 256))
+		echo "xfrm state add src $GW_ADDR dst $NE_ADDR proto esp spi $((0x100000 + i))" \
+			"reqid $((1000 + i)) mode tunnel flag esn replay-window 0" \
+			"aead $AEAD_ALG $KEY_OUT $ICV_BITS sel src 17.0.$a.$b/32 dst 49.0.$a.$b/32" \
+			"offload packet dev p0 dir out"
+		echo "xfrm policy add src 17.0.$a.$b/32 dst 49.0.$a.$b/32 dir out" \
+			"tmpl src $GW_ADDR dst $NE_ADDR proto esp reqid $((1000 + i)) mode tunnel" \
+			"offload packet dev p0"
+	done >"$f"
+	ip -n "$GW" -batch "$f" || exit 1
+	rm -f "$f"
+}
+
 micro_start() {
 	module_load "$MICRO_KO" || exit 1
 	nsim_fault "$NSIM_GW_ID" fail_tx 1
@@ -253,7 +312,31 @@ for part in $PARTS; do
 		done
 		micro_stop
 		;;
-	*) echo "unknown BENCH_PARTS entry '$part' (macro, micro, profile)"; exit 1 ;;
+	insns)
+		# Sizes and variants at the report's single SA, then the Rust hook
+		# and the kernel's own direct output with more SAs installed. Jumbo
+		# frames on the ciphered segment for the 9000-byte packets.
+		ip -n "$GW" link set p0 mtu 9216 && ip -n "$NE" link set p0 mtu 9216 || exit 1
+		micro_start
+		for size in ${BENCH_INSNS_SIZES:-64 512 1400 9000}; do
+			for variant in rust cref upstream stock direct cref_direct floor; do
+				use "$variant"
+				insns "$variant" "$size" 1
+			done
+		done
+		for sas in ${BENCH_INSNS_SAS:-100 10000}; do
+			micro_stop
+			setup
+			more_sas $((sas - 1))
+			micro_start
+			for variant in rust upstream floor; do
+				use "$variant"
+				insns "$variant" 64 "$sas"
+			done
+		done
+		micro_stop
+		;;
+	*) echo "unknown BENCH_PARTS entry '$part' (macro, micro, profile, insns)"; exit 1 ;;
 	esac
 done
 use none

@@ -3,7 +3,10 @@
 # a text table and writes bench/results/latest.{json,txt}.
 #
 #   BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_SIZES="64 512 1400"
-#   BENCH_PARTS="macro micro profile" BENCH_CALLS=20000 (skbs per micro run)
+#   BENCH_PARTS="macro micro profile insns" BENCH_CALLS=20000 (skbs per micro run)
+#   insns: guest instructions per call, in BENCH_INSNS_BOOTS=2 boots of
+#   their own with the guest clock counting instructions (VM_ICOUNT=1),
+#   at BENCH_INSNS_SIZES="64 512 1400 9000" and BENCH_INSNS_SAS="100 10000"
 #   BENCH_RUST_BASE_KO=path/to/xfrm_direct_tx.ko: another build of the Rust
 #   hook, profiled beside this one (variant rust_base)
 #   BENCH_TIMEOUT=seconds for the whole boot (default from the above)
@@ -18,13 +21,34 @@ rounds=${BENCH_ROUNDS:-5} secs=${BENCH_SECONDS:-3} calls=${BENCH_CALLS:-20000}
 # variants of 25 x calls each (about a minute per 500,000 calls here).
 limit=${BENCH_TIMEOUT:-$((rounds * (3 * 4 * (secs + 20 + calls / 500) + 5 * calls / 160) + 300))}
 
-"$TOP/scripts/vm.sh" -t "$limit" -o "$raw" -- \
-	env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
-	BENCH_PARTS="${BENCH_PARTS:-macro micro profile}" BENCH_CALLS="$calls" \
-	BENCH_RUST_BASE_KO="${BENCH_RUST_BASE_KO:-}" \
-	bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
-	"$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" \
-	"$(module_ko xfrm_direct_tx_micro)" "$raw/runs.jsonl"
+parts=${BENCH_PARTS:-macro micro profile insns}
+timed_parts=$(tr ' ' '\n' <<<"$parts" | grep -vx insns | xargs)
+# guest VM_SH_ARGS...: one boot of bench/guest.sh running $part into $out.
+guest() {
+	"$TOP/scripts/vm.sh" "$@" -- \
+		env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
+		BENCH_CALLS="$calls" BENCH_RUST_BASE_KO="${BENCH_RUST_BASE_KO:-}" \
+		BENCH_INSNS_SIZES="${BENCH_INSNS_SIZES:-64 512 1400 9000}" \
+		BENCH_INSNS_SAS="${BENCH_INSNS_SAS:-100 10000}" BENCH_PARTS="$part" \
+		bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
+		"$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" \
+		"$(module_ko xfrm_direct_tx_micro)" "$out"
+}
+: >"$raw/runs.jsonl"
+if [ -n "$timed_parts" ]; then
+	part=$timed_parts out=$raw/runs-timed.jsonl
+	guest -t "$limit" -o "$raw/timed"
+	cat "$out" >>"$raw/runs.jsonl"
+fi
+if grep -qw insns <<<"$parts"; then
+	# One CPU: with -icount the vCPUs take turns anyway, and a second one
+	# only adds its idle loop to what the clock counts.
+	for boot in $(seq "${BENCH_INSNS_BOOTS:-2}"); do
+		part=insns out=$raw/runs-insns-$boot.jsonl
+		VM_ICOUNT=1 VM_CPUS=1 guest -t "${BENCH_INSNS_TIMEOUT:-3600}" -o "$raw/insns-$boot"
+		sed "s/^{/{\"boot\":$boot,/" "$out" >>"$raw/runs.jsonl"
+	done
+fi
 
 rm -f "$RES"/profile-*
 python3 "$TOP/bench/summarize.py" "$raw/runs.jsonl" "$RES/latest.json" | tee "$RES/latest.txt"

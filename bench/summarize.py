@@ -12,7 +12,14 @@ from collections import defaultdict
 
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 macro, micro, profile = defaultdict(list), defaultdict(list), defaultdict(dict)
+# (variant, size, sas) -> {boot: guest instructions per call}
+insns = defaultdict(dict)
 for r in runs:
+    if r.get("bench") == "insns":
+        # -icount shift=0: one guest nanosecond per retired instruction; the
+        # median 64-call batch leaves out the batches a timer tick hit.
+        insns[(r["variant"], r["size"], r["sas"])][r.get("boot", 1)] = r["median_ps"] / 1000
+        continue
     if r.get("bench") == "profile":
         profile[r["round"]][r["variant"]] = r
         continue
@@ -168,11 +175,54 @@ if profile_rounds or direct_rounds:
                 profile_summary[key + "_median"] = round(med, 4)
                 profile_summary[key + "_spread_pct"] = rnd(spread, 2)
 
+# Instructions per call: per variant, size and number of SAs, each boot's
+# figure and their spread; the ratios at 64 bytes and the report's one SA.
+insns_table = []
+for (variant, size, sas), by_boot in sorted(insns.items()):
+    vals = [by_boot[b] for b in sorted(by_boot)]
+    med, spread = stat(vals)
+    insns_table.append(dict(variant=variant, size=size, sas=sas, boots=vals,
+                            insns_per_call=rnd(med, 1), boot_spread_pct=rnd(spread, 3)))
+
+
+def insns_of(variant, size=64, sas=1):
+    t = next((t for t in insns_table
+              if (t["variant"], t["size"], t["sas"]) == (variant, size, sas)), None)
+    return t["insns_per_call"] if t else None
+
+
+def insns_ratio(num, den, floor=None):
+    """num/den, or with a floor (num - floor)/(den - floor)."""
+    if num is None or den is None or (floor is not None and den == floor):
+        return None
+    f = floor or 0
+    return round((num - f) / (den - f), 4)
+
+
+insns_summary = None
+if insns_table:
+    rust, cref, up, floor = (insns_of(v) for v in ("rust", "cref", "upstream", "floor"))
+    stock, direct, c_direct = (insns_of(v) for v in ("stock", "direct", "cref_direct"))
+    insns_summary = dict(
+        rust_over_c_insns=insns_ratio(rust, cref),
+        rust_over_upstream_insns=insns_ratio(rust, up),
+        direct_over_stock_insns=insns_ratio(direct, stock),
+        c_direct_over_stock_insns=insns_ratio(c_direct, stock),
+        # The whole call over the floor, and what the hook path adds above
+        # it against what the kernel's own direct output adds.
+        hook_over_floor_insns=insns_ratio(rust, floor),
+        hook_above_floor_over_upstream_above_floor_insns=insns_ratio(rust, up, floor),
+        rust_above_floor_insns=rnd(rust - floor, 1) if None not in (rust, floor) else None,
+        upstream_above_floor_insns=rnd(up - floor, 1) if None not in (up, floor) else None,
+        boot_spread_pct_max=max((t["boot_spread_pct"] or 0) for t in insns_table),
+        boots=max(len(t["boots"]) for t in insns_table))
+
 machine = dict(host=platform.node(), cpus=os.cpu_count(), kernel_host=platform.release(),
                cpu_model=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                                if l.startswith("model name")), "?"),
                accel=os.environ.get("VM_ACCEL", "probe"))
-json.dump(dict(machine=machine, micro=micro_table, macro=table, ratios=ratios,
+json.dump(dict(machine=machine, insns=dict(per_call=insns_table, ratios=insns_summary),
+               **(insns_summary or {}), micro=micro_table, macro=table, ratios=ratios,
                profile=dict(rounds=profile_rounds, direct_rounds=direct_rounds,
                             summary=profile_summary)),
           open(sys.argv[2], "w"), indent=1)
@@ -183,6 +233,16 @@ def show(v):
 
 
 print(f"machine: {machine}")
+if insns_table:
+    print("\ninsns: guest instructions per call (QEMU -icount shift=0), each boot and the spread")
+    print(f"{'variant':12} {'size':>5} {'SAs':>6} {'insns/call':>11} {'boots':>24} {'spread %':>9}")
+    for t in insns_table:
+        print(f"{t['variant']:12} {t['size']:>5} {t['sas']:>6} {show(t['insns_per_call']):>11} "
+              f"{' '.join(str(round(b, 1)) for b in t['boots']):>24} {show(t['boot_spread_pct']):>9}")
+    print("\ninsns ratios (64 bytes, 1 SA; goals: Rust/C <= 1.00, Rust/upstream <= 1.02,"
+          " direct/stock < 1)")
+    for k, v in insns_summary.items():
+        print(f"  {k:48} {show(v)}")
 if micro_table:
     print("\nmicro: ns per dst_output() call on IPSEC-GW (hook + xfrm output + device xmit),"
           " 10th percentile batch of each run, median over runs")

@@ -59,7 +59,7 @@ module! {
         },
         stock_path: bool {
             default: false,
-            description: "Send every packet through the stock path, as before 6.14 (reproduces the routed-network bug)",
+            description: "Every packet through the stock path, as before 6.14 (the bug)",
         },
     },
 }

@@ -86,7 +86,7 @@ run_checkpatch() {
 run_docs() {
 	local src out
 	src=$(kernel_src)
-	python3 - "$TOP/Documentation/networking/xfrm_direct_tx.rst" <<'PY' || return 1
+	python3 - "$TOP/Documentation/networking/xfrm/xfrm_direct_tx.rst" <<'PY' || return 1
 import sys
 import docutils.core
 docutils.core.publish_doctree(open(sys.argv[1]).read(), source_path=sys.argv[1],

@@ -69,7 +69,7 @@ edit("net/xfrm/Kconfig", "config XFRM_IPCOMP\n", """config XFRM_DIRECT_TX
 	  Without it, IPsec packet offload gateways drop traffic to routed
 	  networks.
 
-	  See Documentation/networking/xfrm_direct_tx.rst.
+	  See Documentation/networking/xfrm/xfrm_direct_tx.rst.
 
 	  If unsure, say N.
 
@@ -80,7 +80,7 @@ edit("MAINTAINERS", "XFS FILESYSTEM\n", """XFRM PACKET OFFLOAD DIRECT OUTPUT [RU
 L:	netdev@vger.kernel.org
 L:	rust-for-linux@vger.kernel.org
 S:	Maintained
-F:	Documentation/networking/xfrm_direct_tx.rst
+F:	Documentation/networking/xfrm/xfrm_direct_tx.rst
 F:	net/xfrm/direct_tx/
 F:	tools/testing/selftests/net/xfrm/
 
@@ -99,12 +99,15 @@ g add -A -f tools/testing/selftests
 g commit -q -s -F "$MSG/selftests.txt"
 
 # Documentation.
-cp "$TOP/Documentation/networking/xfrm_direct_tx.rst" "$WT/Documentation/networking/"
-sed -i 's|^   xfrm_device$|&\n   xfrm_direct_tx|' "$WT/Documentation/networking/index.rst"
-cat >>"$WT/Documentation/networking/xfrm_device.rst" <<'RST'
+cp "$TOP/Documentation/networking/xfrm/xfrm_direct_tx.rst" "$WT/Documentation/networking/xfrm/"
+sed -i 's|^   xfrm_device$|&\n   xfrm_direct_tx|' "$WT/Documentation/networking/xfrm/index.rst"
+grep -q '^   xfrm_direct_tx$' "$WT/Documentation/networking/xfrm/index.rst" ||
+	die "could not add xfrm_direct_tx to Documentation/networking/xfrm/index.rst"
+cat >>"$WT/Documentation/networking/xfrm/xfrm_device.rst" <<'RST'
 
-Packet offload tunnel mode output to routed networks needs the output
-hook described in Documentation/networking/xfrm_direct_tx.rst.
+A hook that a module can register to take packet offload skbs before
+the kernel's own output handling, and the module using it, are
+described in Documentation/networking/xfrm/xfrm_direct_tx.rst.
 RST
 g add -A -f Documentation
 g commit -q -s -F "$MSG/documentation.txt"

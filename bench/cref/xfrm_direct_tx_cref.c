@@ -4,8 +4,11 @@
  *
  * Upstream's xfrm_dev_direct_output() logic (5eddd76ec2fd, 59630e2ccd72,
  * 2aed51fc58d9) behind the same hook as the Rust module, with the same
- * checks and counters, so that side by side runs measure only the cost of
- * the language.  For tests and benchmarks; not part of the netdev series.
+ * checks and counters, and the same transport mode (the frame's own L2
+ * header, to the next hop's resolved neighbour), so that side by side runs
+ * measure only the cost of the language.  Its direct_transport is read at
+ * load time, as the Rust module's is.  For tests and benchmarks; not part
+ * of the netdev series.
  */
 
 #include <linux/debugfs.h>
@@ -15,10 +18,11 @@
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <net/dst.h>
+#include <net/neighbour.h>
 #include <net/xfrm.h>
 
 static bool direct_transport;
-module_param(direct_transport, bool, 0644);
+module_param(direct_transport, bool, 0444);
 MODULE_PARM_DESC(direct_transport,
 		 "Send forwarded transport mode packets directly (default: N)");
 
@@ -28,6 +32,7 @@ enum cref_counter {
 	CREF_DECLINED_LOCAL,
 	CREF_DECLINED_TRANSPORT,
 	CREF_DECLINED_MODE,
+	CREF_DECLINED_NO_NEIGH,
 	CREF_LOCAL_OUT_CONSUMED,
 	CREF_DROP_NO_ROUTE,
 	CREF_DROP_NO_DEVICE,
@@ -43,6 +48,7 @@ static const char * const cref_counter_names[CREF_NR] = {
 	"declined_local",
 	"declined_transport",
 	"declined_mode",
+	"declined_no_neigh",
 	"local_out_consumed",
 	"drop_no_route",
 	"drop_no_device",
@@ -72,8 +78,27 @@ static int cref_drop(struct sk_buff *skb, struct xfrm_state *x,
 	return err;
 }
 
+/* Transport mode: the next hop's address, if its neighbour is resolved. */
+static bool cref_next_hop(struct sk_buff *skb, char *ha)
+{
+	struct dst_entry *child = xfrm_dst_child(skb_dst(skb));
+	struct neighbour *n;
+	bool valid;
+
+	if (!child)
+		return false;
+	n = dst_neigh_lookup_skb(child, skb);
+	if (!n)
+		return false;
+	valid = READ_ONCE(n->nud_state) & NUD_VALID;
+	if (valid)
+		neigh_ha_snapshot(ha, n, n->dev);
+	neigh_release(n);
+	return valid;
+}
+
 static int cref_direct_output(struct sock *sk, struct xfrm_state *x,
-			      struct sk_buff *skb)
+			      struct sk_buff *skb, const char *ha)
 {
 	struct net *net = xs_net(x);
 	struct net_device *dev;
@@ -107,7 +132,14 @@ static int cref_direct_output(struct sock *sk, struct xfrm_state *x,
 				 SKB_DROP_REASON_NOMEM, -ENOMEM);
 
 	skb->dev = dev;
-	__skb_push(skb, dev->hard_header_len);
+	if (ha) {
+		if (dev_hard_header(skb, dev, ntohs(skb->protocol), ha, NULL,
+				    skb->len) < 0)
+			return cref_drop(skb, x, CREF_DROP_HEADROOM,
+					 SKB_DROP_REASON_NOMEM, -ENOMEM);
+	} else {
+		__skb_push(skb, dev->hard_header_len);
+	}
 
 	cref_inc(CREF_DIRECT);
 	err = dev_queue_xmit(skb);
@@ -121,6 +153,7 @@ static bool cref_output(const struct xfrm_dev_output_hook *hook,
 			struct sk_buff *skb, int *err)
 {
 	enum cref_counter declined;
+	char ha[MAX_ADDR_LEN];
 
 	if (x->xso.type != XFRM_DEV_OFFLOAD_PACKET)
 		declined = CREF_DECLINED_NOT_PACKET_OFFLOAD;
@@ -130,16 +163,22 @@ static bool cref_output(const struct xfrm_dev_output_hook *hook,
 		goto direct;
 	else if (x->props.mode != XFRM_MODE_TRANSPORT)
 		declined = CREF_DECLINED_MODE;
-	else if (READ_ONCE(direct_transport))
-		goto direct;
-	else
+	else if (!direct_transport)
 		declined = CREF_DECLINED_TRANSPORT;
+	else if (cref_next_hop(skb, ha))
+		goto direct_transport;
+	else
+		declined = CREF_DECLINED_NO_NEIGH;
 
 	cref_inc(declined);
 	return false;
 
 direct:
-	*err = cref_direct_output(sk, x, skb);
+	*err = cref_direct_output(sk, x, skb, NULL);
+	return true;
+
+direct_transport:
+	*err = cref_direct_output(sk, x, skb, ha);
 	return true;
 }
 

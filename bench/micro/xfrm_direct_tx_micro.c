@@ -11,13 +11,16 @@
  * raise on the peer stay outside, so variants that differ only in the
  * hook differ only there.
  *
- * Write "SADDR DADDR SIZE COUNT" to <debugfs>/xfrm_direct_tx_micro/run
+ * Write "SADDR DADDR SIZE COUNT [floor]" to <debugfs>/xfrm_direct_tx_micro/run
  * from the namespace (nsenter --net, which keeps debugfs visible); read it
  * back for "calls C ns T median_ps M p10_ps F": T the time spent in
  * dst_output() for C calls; M and F the median and the 10th percentile
  * over batches of the time per call, in picoseconds. A vCPU that the host
  * deschedules or shares only ever makes a batch slower, so F is the
  * estimate of the code's own cost that a busy host disturbs least.
+ * "floor" times the floor instead: the same skbs handed straight to
+ * dev_queue_xmit() on the bundle's offload device, room for the
+ * link-layer header pushed, with no xfrm work at all.
  * For bench/; not part of the netdev series.
  */
 
@@ -135,12 +138,25 @@ static noinline void micro_output_batch(struct net *net,
 		dst_output(net, NULL, skbs[i]);
 }
 
+static noinline void micro_floor_batch(struct net_device *dev,
+				       struct sk_buff **skbs, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		skbs[i]->dev = dev;
+		__skb_push(skbs[i], dev->hard_header_len);
+		dev_queue_xmit(skbs[i]);
+	}
+}
+
 static int micro_run(struct net *net, __be32 saddr, __be32 daddr,
-		     unsigned int size, unsigned int count)
+		     unsigned int size, unsigned int count, bool floor)
 {
 	unsigned int i, n, batches = 0, nr_batches = DIV_ROUND_UP(count, MICRO_BATCH);
 	struct sk_buff *batch[MICRO_BATCH];
 	u64 calls = 0, ns = 0, *ps;
+	struct net_device *dev = NULL;
 	struct dst_entry *dst;
 	int err = 0;
 
@@ -151,6 +167,13 @@ static int micro_run(struct net *net, __be32 saddr, __be32 daddr,
 	if (IS_ERR(dst)) {
 		kvfree(ps);
 		return PTR_ERR(dst);
+	}
+	if (floor) {
+		dev = dst->xfrm->xso.dev;
+		if (!dev || LL_RESERVED_SPACE(dev) > LL_MAX_HEADER) {
+			err = -ENODEV;
+			goto out;
+		}
 	}
 
 	while (calls < count) {
@@ -173,7 +196,10 @@ static int micro_run(struct net *net, __be32 saddr, __be32 daddr,
 		 */
 		local_bh_disable();
 		start = ktime_get_ns();
-		micro_output_batch(net, batch, n);
+		if (floor)
+			micro_floor_batch(dev, batch, n);
+		else
+			micro_output_batch(net, batch, n);
 		start = ktime_get_ns() - start;
 		local_bh_enable();
 		ns += start;
@@ -196,10 +222,10 @@ out:
 static ssize_t micro_run_write(struct file *file, const char __user *ubuf,
 			       size_t len, loff_t *ppos)
 {
-	char buf[80], src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
+	char buf[80], src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN], mode[8] = "";
 	unsigned int size, count;
 	__be32 saddr, daddr;
-	int err;
+	int err, n;
 
 	if (len >= sizeof(buf))
 		return -EINVAL;
@@ -207,14 +233,16 @@ static ssize_t micro_run_write(struct file *file, const char __user *ubuf,
 		return -EFAULT;
 	buf[len] = '\0';
 
-	if (sscanf(buf, "%15s %15s %u %u", src, dst, &size, &count) != 4 ||
+	n = sscanf(buf, "%15s %15s %u %u %7s", src, dst, &size, &count, mode);
+	if (n < 4 || (n == 5 && strcmp(mode, "floor")) ||
 	    !in4_pton(src, -1, (u8 *)&saddr, -1, NULL) ||
 	    !in4_pton(dst, -1, (u8 *)&daddr, -1, NULL) ||
 	    size > MICRO_MAX_SIZE || !count || count > MICRO_MAX_COUNT)
 		return -EINVAL;
 
 	mutex_lock(&micro_lock);
-	err = micro_run(current->nsproxy->net_ns, saddr, daddr, size, count);
+	err = micro_run(current->nsproxy->net_ns, saddr, daddr, size, count,
+			n == 5);
 	mutex_unlock(&micro_lock);
 
 	return err ? err : len;

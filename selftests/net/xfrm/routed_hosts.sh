@@ -42,7 +42,7 @@ for v in $HOSTS_VARS; do
 done
 if [ -n "$missing" ]; then
 	ktap_skip_all "two-host mode not configured (unset:$missing; see the" \
-		"header of $0 or Documentation/networking/xfrm_direct_tx.rst)"
+		"header of $0 or Documentation/networking/xfrm/xfrm_direct_tx.rst)"
 	exit "$KSFT_SKIP"
 fi
 

@@ -247,7 +247,8 @@ check_cross_family() {
 	gen0=$(xfrm_mib "$GW" XfrmOutBundleGenError)
 	err0=$(xfrm_mib "$GW" XfrmOutError)
 	capture_start "$GW" mgmt "$cap" -Q out
-	ip netns exec "$NS0" ping -q -c 3 -i 0.3 -w 8 -I "$T_SRC" "$T_DST" >/dev/null
+	# -W without -w: exactly 3 requests, answered or not.
+	ip netns exec "$NS0" ping -q -c 3 -i 0.3 -W 1 -I "$T_SRC" "$T_DST" >/dev/null
 	local answered=$?
 	capture_stop
 	gen1=$(xfrm_mib "$GW" XfrmOutBundleGenError)
@@ -401,11 +402,12 @@ case_long_flow() {
 	at_least "NE decrypted" $((ne1 - ne0)) "$count" || return 1
 
 	rx=$(mktemp)
-	ip netns exec "$NS1" socat -u TCP-LISTEN:5001,reuseaddr - >"$rx" &
+	# Bounded: a transfer that stalls ends the case, not the script.
+	ip netns exec "$NS1" timeout $((mb * 10 + 60)) socat -u TCP-LISTEN:5001,reuseaddr - >"$rx" &
 	local listener=$!
 	slowwait 5 sh -c "ip netns exec $NS1 ss -ltn | grep -q ':5001 '"
 	t0=$(date +%s.%N)
-	ip netns exec "$NS0" sh -c "head -c ${mb}M /dev/zero |
+	ip netns exec "$NS0" timeout $((mb * 10 + 60)) sh -c "head -c ${mb}M /dev/zero |
 		socat -u - TCP:48.0.0.1:5001,bind=16.0.0.1,connect-timeout=5"
 	wait "$listener"
 	t1=$(date +%s.%N)
@@ -503,7 +505,8 @@ case_kunit() {
 		results=$(cat "/sys/kernel/debug/kunit/$suite/results" 2>/dev/null)
 		echo "# $suite: $(grep -Ec '^ +ok [0-9]+ ' <<<"$results") tests ok," \
 			"$(grep -c 'not ok' <<<"$results") not ok"
-		exactly "$suite: passed tests" "$(grep -Ec '^ +ok [0-9]+ ' <<<"$results")" "$n" || ret=1
+		exactly "$suite: passed tests" "$(grep -Ec '^ +ok [0-9]+ ' <<<"$results")" "$n" ||
+			ret=1
 		exactly "$suite: failed tests" "$(grep -c 'not ok' <<<"$results")" 0 || ret=1
 	done
 	module_unload "$m"
@@ -533,7 +536,7 @@ run_case "packet offload, Rust hook: transport mode, direct_transport off then o
 run_case "packet offload, Rust hook: IPv6 in IPv6" case_family 6 6
 run_case "packet offload, Rust hook: IPv4 in IPv6" case_family 4 6
 run_case "packet offload, Rust hook: IPv6 in IPv4" case_family 6 4
-run_case "packet offload, Rust hook: GW's own traffic declined, stock path as upstream (bug stays)" \
+run_case "packet offload, Rust hook: GW's own traffic declined, stock path (bug stays)" \
 	case_local
 run_case "packet offload, Rust hook: larger than the tunnel MTU, PMTU feedback" case_pmtu
 long_flow="${FLOOD_COUNT:-10000} pings, ${LONG_FLOW_MB:-100} MB of TCP"
