@@ -22,7 +22,7 @@ rounds=${BENCH_ROUNDS:-5} secs=${BENCH_SECONDS:-3} calls=${BENCH_CALLS:-20000}
 limit=${BENCH_TIMEOUT:-$((rounds * (3 * 4 * (secs + 20 + calls / 500) + 5 * calls / 160) + 300))}
 
 parts=${BENCH_PARTS:-macro micro profile insns}
-timed_parts=$(tr ' ' '\n' <<<"$parts" | grep -vx insns | xargs)
+timed_parts=$(tr ' ' '\n' <<<"$parts" | { grep -vx insns || true; } | xargs)
 # guest VM_SH_ARGS...: one boot of bench/guest.sh running $part into $out.
 guest() {
 	"$TOP/scripts/vm.sh" "$@" -- \
@@ -36,7 +36,7 @@ guest() {
 }
 : >"$raw/runs.jsonl"
 if [ -n "$timed_parts" ]; then
-	part=$timed_parts out=$raw/runs-timed.jsonl
+	part=$timed_parts out=$raw/timed/runs.jsonl
 	guest -t "$limit" -o "$raw/timed"
 	cat "$out" >>"$raw/runs.jsonl"
 fi
@@ -44,7 +44,7 @@ if grep -qw insns <<<"$parts"; then
 	# One CPU: with -icount the vCPUs take turns anyway, and a second one
 	# only adds its idle loop to what the clock counts.
 	for boot in $(seq "${BENCH_INSNS_BOOTS:-2}"); do
-		part=insns out=$raw/runs-insns-$boot.jsonl
+		part=insns out=$raw/insns-$boot/runs.jsonl
 		VM_ICOUNT=1 VM_CPUS=1 guest -t "${BENCH_INSNS_TIMEOUT:-3600}" -o "$raw/insns-$boot"
 		sed "s/^{/{\"boot\":$boot,/" "$out" >>"$raw/runs.jsonl"
 	done
@@ -53,7 +53,7 @@ fi
 rm -f "$RES"/profile-*
 python3 "$TOP/bench/summarize.py" "$raw/runs.jsonl" "$RES/latest.json" | tee "$RES/latest.txt"
 cp "$raw/runs.jsonl" "$RES/latest-runs.jsonl"
-for prof in "$raw"/profile-*.txt; do
+for prof in "$raw"/timed/profile-*.txt; do
 	[ -f "$prof" ] || continue
 	variant=$(basename "$prof" .txt) variant=${variant#profile-}
 	# The hook module the guest profiled for this variant, and its hook.

@@ -33,11 +33,10 @@ use kernel::{
     bindings,
     net::{
         skbuff::{DropReason, LocalOut, Skb},
-        xfrm::{self, Declined, Offer, OutputHook, State},
+        xfrm::{self, Declined, HookRcu, Offer, OutputHook, State},
         NetDevice, Sock,
     },
     prelude::*,
-    sync::rcu,
 };
 
 mod counters;
@@ -140,7 +139,14 @@ impl Hook {
 
     /// Sends a packet the decision marked direct. Returns the status for
     /// `xfrm_output()`; the skb is always consumed.
-    fn direct_output(&self, sk: Option<&Sock>, x: &State, mut skb: Skb, l2: L2) -> c_int {
+    fn direct_output(
+        &self,
+        rcu: &HookRcu,
+        sk: Option<&Sock>,
+        x: &State,
+        mut skb: Skb,
+        l2: L2,
+    ) -> c_int {
         if skb.pop_xfrm_dst().is_err() {
             return self.drop(skb, x, Failure::NoRoute);
         }
@@ -153,10 +159,9 @@ impl Hook {
             }
         };
 
-        // The hook runs under RCU, so the guard only proves it to the
-        // borrow of the device.
-        let rcu = rcu::read_lock();
-        let Some(dev) = x.offload_dev(&rcu) else {
+        // The device is borrowed from the RCU read-side critical section
+        // the hook runs in.
+        let Some(dev) = x.offload_dev(rcu) else {
             return self.drop(skb, x, Failure::NoDevice);
         };
         if !dev.is_running() {
@@ -205,7 +210,13 @@ impl Hook {
 }
 
 impl OutputHook for Hook {
-    fn output(&self, sk: Option<&Sock>, x: &State, skb: Offer<'_>) -> Result<c_int, Declined> {
+    fn output(
+        &self,
+        rcu: &HookRcu,
+        sk: Option<&Sock>,
+        x: &State,
+        skb: Offer<'_>,
+    ) -> Result<c_int, Declined> {
         let origin = if skb.has_socket() {
             Origin::Local
         } else {
@@ -227,7 +238,7 @@ impl OutputHook for Hook {
                 } else {
                     L2::Room
                 };
-                Ok(self.direct_output(sk, x, skb.take(), l2))
+                Ok(self.direct_output(rcu, sk, x, skb.take(), l2))
             }
         }
     }

@@ -51,9 +51,14 @@ CONSOLE=$OUTDIR/console.log
 # guests run with 4-level paging.
 VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
 	--rwdir "$OUTDIR" --rwdir "$(readlink -f "$SRC")" --append no5lvl --verbose)
+# VM_ICOUNT=1: the guest clock counts the instructions the guest retires
+# (one nanosecond each, no sleeping ahead: deterministic, and TCG only),
+# for bench/'s instruction counts.
+[ "${VM_ICOUNT:-0}" = 0 ] || VNG+=(--qemu-opts="-icount shift=0,sleep=off")
 
 accel_args() {
 	local probe=$CACHE_DIR/kvm-probe.$(cat /proc/sys/kernel/random/boot_id)
+	[ "${VM_ICOUNT:-0}" = 0 ] || { echo --disable-kvm; return; }
 	if [ -n "${VM_ACCEL:-}" ]; then
 		[ "$VM_ACCEL" = kvm ] || echo --disable-kvm
 		return
