@@ -50,6 +50,11 @@ setup() {
 		tmpl src 16.0.0.1 dst "$NE_ADDR" proto esp reqid 3 mode transport || exit 1
 	ip -n "$NE" route add 16.0.0.0/8 via "$GW_ADDR"
 	GW_P1_MAC=$(ip -n "$GW" -br link show p1 | awk '{print $3}')
+	# The peer's neighbour entry on GW stays as it is: a REACHABLE entry
+	# going STALE during a run would change the stock path's instructions
+	# (neigh_resolve_output() instead of the cached header) between boots.
+	ip -n "$GW" neigh replace "$NE_ADDR" dev p0 nud permanent \
+		lladdr "$(ip -n "$NE" -br link show p0 | awk '{print $3}')" || exit 1
 }
 
 pg() { ip netns exec "$NS0" sh -c "echo '$2' > /proc/net/pktgen/$1"; }

@@ -23,6 +23,7 @@ DEB_PKGS=(
 	ccache clang-22 lld-22 llvm-22 libclang-22-dev
 	busybox-static
 	iputils-ping tcpdump socat ethtool iperf3 procps psmisc
+	linux-perf
 )
 
 ensure_backports() {
