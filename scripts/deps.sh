@@ -26,17 +26,21 @@ DEB_PKGS=(
 	linux-perf
 )
 
-ensure_backports() {
-	local f=/etc/apt/sources.list.d/bookworm-backports.sources
-	grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
-	[ -w /etc/apt/sources.list.d ] || die "need root to add bookworm-backports (iproute2 >= 6.2)"
-	cat >"$f" <<'SRC'
+# apt_suite FILE SUITE: a deb822 source for a suite of Debian's archive.
+apt_suite() {
+	cat >"$1" <<SRC
 Types: deb
 URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
+Suites: $2
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+}
+
+ensure_backports() {
+	grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+	[ -w /etc/apt/sources.list.d ] || die "need root to add bookworm-backports (iproute2 >= 6.2)"
+	apt_suite /etc/apt/sources.list.d/bookworm-backports.sources bookworm-backports
 }
 
 # trixie-backports, for the base kernel's source package only.
@@ -45,13 +49,7 @@ ensure_base_suite() {
 	local pin=/etc/apt/preferences.d/xfrm-direct-tx-base
 	[ -f "$f" ] && [ -f "$pin" ] && return 0
 	[ -w /etc/apt/sources.list.d ] || die "need root to add trixie-backports ($BASE_PKG)"
-	cat >"$f" <<'SRC'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+	apt_suite "$f" trixie-backports
 	cat >"$pin" <<PIN
 Package: *
 Pin: release n=trixie-backports
