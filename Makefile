@@ -48,7 +48,7 @@ check:
 check-debug:
 	@FLAVOUR=debug $(S)/check.sh all
 
-## demo          the main job: build, boot, run the report's scenario with a readable report
+## demo          the main job: build, boot, the report's scenario three ways (stock path, no module, Rust)
 demo: module
 	@$(S)/demo.sh
 
@@ -61,7 +61,7 @@ patches: kernel
 patches-check: kernel
 	@$(S)/patches-check.sh
 
-## bench         benchmark in one boot: Rust vs C hook, direct vs stock (not part of check)
+## bench         benchmark: instructions per call (-icount) and TCG timings (not part of check)
 bench: module
 	@bench/run.sh
 

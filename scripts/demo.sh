@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job. Builds the patched kernel and the module (the
-# Makefile does), boots it, and runs the report's scenario: the bug without
-# the hook, the fix with it.
+# Makefile does), boots it, and runs the report's scenario three ways:
+# the stock path (the bug), no module (the base kernel's fix), the Rust module.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SRC=$(kernel_src)
