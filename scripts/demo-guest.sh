@@ -44,9 +44,11 @@ show "ip -n $GW xfrm policy | grep -E '^src|dir|offload|tmpl'" "ipsec-gw:"
 
 section "1. The stock path (xfrm_direct_tx stock_path=1: kernels before 6.14)"
 module_load "$XDT_MODULE" stock_path=1 || exit 1
-echo "simulated-ne:$ ip netns exec ns0 ping -c 3 -I 16.0.0.1 48.0.0.1"
-ip netns exec "$NS0" ping -c 3 -i 0.3 -W 1 -I 16.0.0.1 48.0.0.1 2>&1 | sed 's/^/    /'
+echo "simulated-ne:$ ip netns exec ns0 ping -c 5 -I 16.0.0.1 48.0.0.1"
+ip netns exec "$NS0" ping -c 5 -W 1 -I 16.0.0.1 48.0.0.1 2>&1 | sed 's/^/    /'
 bug_rc=${PIPESTATUS[0]}
+# The entry turns FAILED once its solicitations ran out, as in the report.
+slowwait 10 sh -c "ip -n $GW neigh show dev p0 to 48.0.0.1 | grep -q FAILED"
 show "ip -n $GW neigh" "ipsec-gw:"
 show "cat /sys/kernel/debug/xfrm_direct_tx/counters | grep -E '^(stock|direct) '" "ipsec-gw:"
 bug_neigh=$(gw_neigh p0 48.0.0.1)
@@ -76,7 +78,7 @@ module_unload "$XDT_MODULE"
 section "Summary"
 verdict=0
 case "$bug_rc:$bug_neigh" in
-[1-9]*:*FAILED* | [1-9]*:*INCOMPLETE*) echo "1. stock path: bug reproduced ($bug_neigh)" ;;
+[1-9]*:*FAILED*) echo "1. stock path: bug reproduced ($bug_neigh)" ;;
 *) echo "1. stock path: bug NOT reproduced (ping exit $bug_rc, neighbour: ${bug_neigh:-none})"; verdict=1 ;;
 esac
 if [ "$base_rc" -eq 0 ] && [ -z "$base_neigh" ]; then
