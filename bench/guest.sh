@@ -103,24 +103,36 @@ micro_run() { # DST SIZE CALLS [WRAPPER...], e.g. a perf record command line
 	return 1
 }
 
-# micro VARIANT MODE SIZE: one timed stream of CALLS skbs; appends a JSON
-# line. The hook's counters must show every call took the expected way.
-micro() {
-	local variant=$1 mode=$2 size=$3 dst ko counter c0 c1 res
+# measure BENCH VARIANT SIZE JSON: one timed stream of CALLS skbs of the
+# variant, warmed up first (under TCG, code runs slowly the first time
+# after a module load: translation, which is not the code's cost); appends
+# a JSON line, with JSON (more fields) in it. Every call must reach the
+# emulated NIC's SA lookup and be dropped there (its tx_drop rises by
+# exactly CALLS), and raise the hook's counter by one.
+measure() {
+	local bench=$1 variant=$2 size=$3 json=$4 dst ko counter c0 c1 d0 d1 res mode=
 	dst=$(variant_dst "$variant") ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
-	# Untimed first: under TCG, code runs slowly the first time after a
-	# module load (translation), which is not the code's cost.
-	micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
-	c0=$(hook_counter "$ko" "$counter")
-	micro_run "$dst" "$size" "$CALLS" || exit 1
+	[ "$variant" = floor ] && mode=floor
+	MICRO_MODE=$mode micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
+	[ -z "$counter" ] || c0=$(hook_counter "$ko" "$counter")
+	d0=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
+	MICRO_MODE=$mode micro_run "$dst" "$size" "$CALLS" || exit 1
 	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
-	c1=$(hook_counter "$ko" "$counter")
-	[ $((c1 - c0)) -eq "$CALLS" ] ||
-		{ echo "micro: $variant $mode $size: $counter $c0 -> $c1, expected +$CALLS"; exit 1; }
+	d1=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
+	[ $((d1 - d0)) -eq "$CALLS" ] ||
+		{ echo "$bench: $variant $size: NIC tx_drop $d0 -> $d1, expected +$CALLS"; exit 1; }
+	if [ -n "$counter" ]; then
+		c1=$(hook_counter "$ko" "$counter")
+		[ $((c1 - c0)) -eq "$CALLS" ] ||
+			{ echo "$bench: $variant $size: $counter $c0 -> $c1, expected +$CALLS"; exit 1; }
+	fi
 	set -- $res
-	printf '{"bench":"micro","variant":"%s","mode":"%s","size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
-		"$variant" "$mode" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
+	printf '{"bench":"%s","variant":"%s",%s"size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
+		"$bench" "$variant" "$json" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
 }
+
+# micro VARIANT MODE SIZE: TCG time per call.
+micro() { measure micro "$1" "$3" "\"mode\":\"$2\","; }
 
 # The variants: rust, rust_base and cref are tunnel mode (16.0.0.1 ->
 # 48.0.0.1) with that hook; stock and direct are transport mode (16.0.0.1
@@ -245,30 +257,8 @@ profile() {
 # insns VARIANT SIZE SAS: guest instructions per call, in a boot where the
 # guest clock counts retired instructions (QEMU -icount shift=0: 1 ns per
 # instruction), so the micro run's median batch time per call is the
-# instruction count. Every call must reach the emulated NIC's SA lookup
-# and be dropped there (its tx_drop rises by exactly CALLS), and every
-# call must raise the hook's counter by one.
-insns() {
-	local variant=$1 size=$2 sas=$3 dst ko counter c0 c1 d0 d1 mode=
-	dst=$(variant_dst "$variant") ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
-	[ "$variant" = floor ] && mode=floor
-	MICRO_MODE=$mode micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
-	[ -z "$counter" ] || c0=$(hook_counter "$ko" "$counter")
-	d0=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
-	MICRO_MODE=$mode micro_run "$dst" "$size" "$CALLS" || exit 1
-	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
-	d1=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
-	[ $((d1 - d0)) -eq "$CALLS" ] ||
-		{ echo "insns: $variant $size: NIC tx_drop $d0 -> $d1, expected +$CALLS"; exit 1; }
-	if [ -n "$counter" ]; then
-		c1=$(hook_counter "$ko" "$counter")
-		[ $((c1 - c0)) -eq "$CALLS" ] ||
-			{ echo "insns: $variant $size: $counter $c0 -> $c1, expected +$CALLS"; exit 1; }
-	fi
-	set -- $res
-	printf '{"bench":"insns","variant":"%s","size":%s,"sas":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
-		"$variant" "$size" "$sas" "$2" "$4" "$6" "$8" | tee -a "$OUT"
-}
+# instruction count.
+insns() { measure insns "$1" "$2" "\"sas\":$3,"; }
 
 # more_sas N: N offloaded tunnel SAs and out policies on GW besides the
 # report's, for other networks (17.x.y.z/32 -> 49.x.y.z/32), added before
