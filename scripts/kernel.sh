@@ -27,7 +27,7 @@ check_kdir() {
 	grep -qs '^VERSION = ' "$d/Makefile" && [ -f "$d/Kbuild" ] && [ -d "$d/net/xfrm" ] ||
 		die "KDIR=$d is not a Linux kernel source tree (no top Makefile with VERSION, Kbuild or net/xfrm/)"
 	[ -f "$d/rust/bindings/bindings_helper.h" ] ||
-		die "KDIR=$d has no Rust support (rust/bindings/bindings_helper.h missing); 6.12 or later is needed"
+		die "KDIR=$d has no Rust support (rust/bindings/bindings_helper.h missing); 7.3 or a tree with its APIs is needed"
 }
 
 # Fill $1 (a new folder) with the base sources.
