@@ -198,7 +198,7 @@ profile() {
 	ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
 	c0=$(hook_counter "$ko" "$counter")
 	micro_run "$(variant_dst "$variant")" "$size" "$calls" \
-		perf record -q -g -e cpu-clock -F 10000 -a -o "$data" -- || return 1
+		"$PERF" record -q -g -e cpu-clock -F 10000 -a -o "$data" -- || return 1
 	c1=$(hook_counter "$ko" "$counter")
 	[ -n "$c0" ] && [ -n "$c1" ] && [ $((c1 - c0)) -eq "$calls" ] ||
 		{ echo "profile $variant: $counter '$c0' -> '$c1', expected +$calls"; return 1; }
@@ -206,7 +206,7 @@ profile() {
 	# Also, in $prof.hook, where in the hook (function+offset) and in
 	# which helpers the timed samples fell, most frequent first.
 	rm -f "$prof.where"
-	counts=$(perf script -i "$data" --kallsyms /proc/kallsyms --comms sh -F comm,ip,sym,symoff,dso \
+	counts=$("$PERF" script -i "$data" --kallsyms /proc/kallsyms --comms sh -F comm,ip,sym,symoff,dso \
 		2>/dev/null | awk -v where="$prof.where" '
 		function flush() {
 			if (leaf == "") return
@@ -236,7 +236,8 @@ profile() {
 	# Every variant has a hook module loaded and running (its counter rose
 	# by every call): none of its samples means perf did not attribute
 	# samples to the module (seen with Debian 12's perf 6.1 on the 7.3
-	# guest: they land on another module's addresses, "[pktgen] 0x8fb1").
+	# guest: they land on another module's addresses, "[pktgen] 0x8fb1";
+	# hence the kernel's own perf, BENCH_PERF).
 	[ $((${2:-0} + ${3:-0} + ${4:-0})) -gt 0 ] ||
 		{ echo "profile $variant: no samples in the hook module $ko: perf cannot map it"; return 1; }
 	sort "$prof.where" 2>/dev/null | uniq -c | sort -rn >"$prof.hook"
@@ -244,7 +245,7 @@ profile() {
 	printf '{"bench":"profile","variant":"%s","round":%s,"size":%s,"calls":%s,"timed_samples":%s,"hook_module_samples":%s,"rust_helper_samples":%s,"hook_samples_outside":%s,"path_samples":%s}\n' \
 		"$variant" "$round" "$size" "$calls" "$1" "$2" "$3" "$4" "$5" | tee -a "$OUT"
 	# The flat profile of the last round, for reading.
-	perf report -q -i "$data" --kallsyms /proc/kallsyms --comms sh --no-children -g none \
+	"$PERF" report -q -i "$data" --kallsyms /proc/kallsyms --comms sh --no-children -g none \
 		--percentage relative --sort dso,sym --stdio 2>/dev/null | grep -v '^$' >"$prof.all"
 	{
 		head -n 25 "$prof.all"
@@ -282,6 +283,7 @@ more_sas() {
 }
 
 PERF_DIR=$(mktemp -d /tmp/xdt-perf.XXXXXX)
+PERF=${BENCH_PERF:-perf}
 
 micro_start() {
 	module_load "$MICRO_KO" || exit 1
@@ -306,7 +308,7 @@ for part in $PARTS; do
 		[ "$part" = macro ] || micro_stop
 		;;
 	profile)
-		command -v perf >/dev/null || { echo "profile: no perf (apt-get install linux-perf)"; exit 1; }
+		command -v "$PERF" >/dev/null || { echo "profile: no perf at '$PERF' (scripts/perf.sh builds it)"; exit 1; }
 		micro_start
 		for round in $(seq "$ROUNDS"); do
 			for variant in rust cref ${RUST_BASE_KO:+rust_base} stock direct cref_direct; do

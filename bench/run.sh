@@ -3,8 +3,7 @@
 # a text table and writes bench/results/latest.{json,txt}.
 #
 #   BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_SIZES="64 512 1400"
-#   BENCH_PARTS="macro micro insns" BENCH_CALLS=20000 (skbs per micro run),
-#   and profile (perf; see below)
+#   BENCH_PARTS="macro micro profile insns" BENCH_CALLS=20000 (skbs per micro run)
 #   insns: guest instructions per call, in BENCH_INSNS_BOOTS=2 boots of
 #   their own with the guest clock counting instructions (VM_ICOUNT=1),
 #   at BENCH_INSNS_SIZES="64 512 1400 9000" and BENCH_INSNS_SAS="100 10000"
@@ -22,9 +21,12 @@ rounds=${BENCH_ROUNDS:-5} secs=${BENCH_SECONDS:-3} calls=${BENCH_CALLS:-20000}
 # variants of 25 x calls each (about a minute per 500,000 calls here).
 limit=${BENCH_TIMEOUT:-$((rounds * (3 * 4 * (secs + 20 + calls / 500) + 5 * calls / 160) + 300))}
 
-# profile is not in the default: Debian 12's perf (6.1) does not attribute
-# samples to modules on the 7.3 guest, which the part detects and fails on.
-parts=${BENCH_PARTS:-macro micro insns}
+parts=${BENCH_PARTS:-macro micro profile insns}
+# The profile samples with the base kernel's own perf (scripts/perf.sh).
+perf=perf
+if grep -qw profile <<<"$parts"; then
+	perf=$("$TOP/scripts/perf.sh")
+fi
 timed_parts=$(tr ' ' '\n' <<<"$parts" | { grep -vx insns || true; } | xargs)
 # guest VM_SH_ARGS...: one boot of bench/guest.sh running $part into $out.
 guest() {
@@ -32,7 +34,7 @@ guest() {
 		env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
 		BENCH_CALLS="$calls" BENCH_RUST_BASE_KO="${BENCH_RUST_BASE_KO:-}" \
 		BENCH_INSNS_SIZES="${BENCH_INSNS_SIZES:-64 512 1400 9000}" \
-		BENCH_INSNS_SAS="${BENCH_INSNS_SAS:-100 10000}" BENCH_PARTS="$part" \
+		BENCH_INSNS_SAS="${BENCH_INSNS_SAS:-100 10000}" BENCH_PARTS="$part" BENCH_PERF="$perf" \
 		bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
 		"$(module_ko xfrm_direct_tx)" "$(module_ko xfrm_direct_tx_cref)" \
 		"$(module_ko xfrm_direct_tx_micro)" "$out"
