@@ -4,9 +4,9 @@
 
 SHELL := /bin/bash
 S := scripts
-export KDIR FLAVOUR CACHE_DIR VERSION
+export KDIR FLAVOUR CACHE_DIR VERSION IKE
 
-.PHONY: help deps kernel module vm unit rustfmtcheck checkpatch lint check demo \
+.PHONY: help deps guest-root kernel module vm unit rustfmtcheck checkpatch lint check demo \
 	patches patches-check bench check-debug clean
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
@@ -14,6 +14,10 @@ help:
 ## deps          install build and test dependencies (idempotent)
 deps:
 	@$(S)/deps.sh
+
+## guest-root    the guest's pinned Debian trixie userspace (strongSwan 6), in the cache folder
+guest-root: deps
+	@$(S)/guest-root.sh
 
 ## kernel        patched kernel in the cache folder (KDIR=/path/to/linux to use your tree)
 kernel: deps
@@ -48,7 +52,8 @@ check:
 check-debug:
 	@FLAVOUR=debug $(S)/check.sh all
 
-## demo          the main job: build, boot, the report's scenario three ways (stock path, no module, Rust)
+## demo          the main job: build, boot, the report's scenario three ways (stock path, no module, Rust);
+##               IKE=1: strongSwan with the report's swanctl.conf brings the tunnel up
 demo: module
 	@$(S)/demo.sh
 

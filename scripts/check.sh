@@ -6,7 +6,8 @@
 #   check.sh rustfmt     rustfmt --check of rust/
 #   check.sh inline      the inlining gate on the built module
 #   check.sh checkpatch  checkpatch.pl --strict on patches/*.patch
-#   check.sh selftests   boot the built kernel, run TARGETS=net/xfrm
+#   check.sh selftests   boot the built kernel on the guest root
+#                        (scripts/guest-root.sh), run TARGETS=net/xfrm
 #
 # Prints KTAP: one line per unit test, gate and selftest case, then
 # "N passed, N failed, N skipped". Exits non-zero on any failure.
@@ -111,7 +112,13 @@ phase_build() {
 	gate "make kernel" "$OUT/kernel.log" "$TOP/scripts/kernel.sh" || return 1
 	gate "make module CLIPPY=1 W=1" "$OUT/module.log" env CLIPPY=1 W=1 "$TOP/scripts/module.sh" ||
 		return 1
-	inline_gate
+	inline_gate || return 1
+	# The selftests' userspace (strongSwan with packet offload among it).
+	# Without it they still run, on the host's root, and the strongSwan
+	# cases skip.
+	gate "guest root: pinned Debian trixie userspace with strongSwan" "$OUT/guest-root.log" \
+		"$TOP/scripts/guest-root.sh"
+	return 0
 }
 
 # CONFIG_RUST_INLINE_HELPERS: the module's per-packet path (everything its
@@ -143,7 +150,14 @@ phase_selftests() {
 		sizes=(FLOOD_COUNT="${FLOOD_COUNT:-1000}" LONG_FLOW_MB="${LONG_FLOW_MB:-5}"
 			LOAD_CYCLES="${LOAD_CYCLES:-20}" FLOOD_SECONDS="${FLOOD_SECONDS:-15}")
 	fi
-	"$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
+	local root
+	if root=$("$TOP/scripts/guest-root.sh" 2>/dev/null); then
+		echo "# guest root: $root"
+	else
+		echo "# no guest root: the selftests run on the host's root"
+		root=
+	fi
+	VM_ROOT=$root "$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
 		kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" "${sizes[@]}" \
 		XDT_MODULE="$(module_ko xfrm_direct_tx)" \
 		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)" \

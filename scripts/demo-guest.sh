@@ -6,22 +6,44 @@
 #      did): the report's bug, 48.0.0.1 FAILED on p0;
 #   2. no module: the base kernel's own C direct output works;
 #   3. the Rust module: works, with its counters.
+# With IKE=1 strongSwan brings the tunnel up, as in the report: one charon
+# per gateway with the report's swanctl.conf files, `swanctl --load-all`
+# and `swanctl -i --child gw` on IPSEC-GW; otherwise `ip xfrm` installs the
+# same SAs and policies.
 SELFTEST_DIR=$1
 export XDT_MODULE=$2
 source "$SELFTEST_DIR/routed_lib.sh"
 PING_COUNT=5
+IKE=${IKE:-0}
 
-trap topo_cleanup EXIT
+demo_cleanup() {
+	swan_stop
+	topo_cleanup
+}
+trap demo_cleanup EXIT
 debugfs_mount
+if [ "$IKE" = 1 ]; then
+	swan_available || exit 1
+fi
 
 section() { printf '\n=== %s ===\n' "$*"; }
 show() { printf '%s$ %s\n' "${2:-}" "$1"; eval "$1" 2>&1 | sed 's/^/    /'; }
 
 scenario() {
-	topo_cleanup
+	demo_cleanup
 	topo_create || exit 1
-	prime_peer_neigh || exit 1
-	xfrm_setup "offload packet dev p0" || exit 1
+	if [ "$IKE" = 1 ]; then
+		swan_start "$NE" "$SELFTEST_DIR/swanctl-simulated-ne.conf" || exit 1
+		swan_start "$GW" "$SELFTEST_DIR/swanctl-ipsec-gw.conf" || exit 1
+		echo "ipsec-gw:$ swanctl --load-all; swanctl -i --child gw"
+		swan "$GW" --initiate --child gw | grep -E 'established|completed' | sed 's/^/    /'
+		[ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+		echo "ipsec-gw:$ swanctl --list-sas"
+		swan "$GW" --list-sas | sed 's/^/    /'
+	else
+		prime_peer_neigh || exit 1
+		xfrm_setup "offload packet dev p0" || exit 1
+	fi
 }
 
 # ping_run: the report's ping from ns0; prints it, returns its status.

@@ -23,7 +23,7 @@ DEB_PKGS=(
 	ccache clang-22 lld-22 llvm-22 libclang-22-dev
 	busybox-static
 	iputils-ping tcpdump socat ethtool iperf3 procps psmisc
-	linux-perf
+	mmdebstrap
 )
 
 # apt_suite FILE SUITE: a deb822 source for a suite of Debian's archive.

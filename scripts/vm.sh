@@ -50,7 +50,34 @@ CONSOLE=$OUTDIR/console.log
 # handle_edge_irq, under identify_cpu). The code is unchanged in 7.3, so
 # guests run with 4-level paging.
 VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
-	--rwdir "$OUTDIR" --rwdir "$(readlink -f "$SRC")" --append no5lvl --verbose)
+	--append no5lvl --verbose)
+# VM_ROOT=DIR (scripts/guest-root.sh): the guest boots on that root instead
+# of the host's. It sees the kernel's modules (installed for it into the
+# cache folder), the repository, the kernel tree, the built modules and
+# OUTDIR at their host paths; their mount points are made in the root.
+if [ -n "${VM_ROOT:-}" ]; then
+	[ -x "$VM_ROOT/usr/lib/ipsec/charon" ] || die "VM_ROOT=$VM_ROOT is not a guest root: see scripts/guest-root.sh"
+	mods=$CACHE_DIR/guest-modules-${FLAVOUR:-vm}
+	rm -rf "$mods"
+	make -s -C "$BUILD" "${KMAKE_FLAGS[@]}" INSTALL_MOD_PATH="$mods" modules_install ||
+		die "installing the kernel's modules for the guest root failed"
+	VNG+=(--root "$VM_ROOT" --rodir "/usr/lib/modules=$mods/lib/modules")
+	for dir in $(readlink -f "$TOP" "$(module_dir)" "$PWD" | sort -u); do
+		mkdir -p "$VM_ROOT/$dir"
+		VNG+=(--rodir "$dir=$dir")
+	done
+	for dir in "$OUTDIR" "$(readlink -f "$SRC")"; do
+		mkdir -p "$VM_ROOT/$dir"
+		VNG+=(--rwdir "$dir=$dir")
+	done
+	# Callers name the kernel tree by its symlink in the cache folder.
+	if [ -L "$SRC" ]; then
+		mkdir -p "$VM_ROOT/$(dirname "$SRC")"
+		ln -sfn "$(readlink -f "$SRC")" "$VM_ROOT/$SRC"
+	fi
+else
+	VNG+=(--rwdir "$OUTDIR" --rwdir "$(readlink -f "$SRC")")
+fi
 # VM_ICOUNT=1: the guest clock counts the instructions the guest retires
 # (one nanosecond each, no sleeping ahead: deterministic, and TCG only),
 # for bench/'s instruction counts.

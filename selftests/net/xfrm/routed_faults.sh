@@ -22,8 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 setup() {
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
+	modules_unload
 	topo_create || return
 	prime_peer_neigh || { echo "# FAILED: no neighbour on the ciphered segment"; return 1; }
 	xfrm_setup "$GW_OFFLOAD" || return 1

@@ -107,9 +107,11 @@ require_cmds() {
 	done
 }
 
+# nsim_port_name NS ID: the name of device ID's port, once it has one.
 nsim_port_name() {
-	local ns=$1 id=$2
-	ip netns exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" | head -n1
+	local ns=$1 id=$2 port
+	port=$(ip netns exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" | head -n1)
+	[ -n "$port" ] && echo "$port"
 }
 
 # Create a netdevsim device with one port in namespace $1, named $2.
@@ -123,8 +125,9 @@ nsim_add() {
 		[ "$tries" -lt 20 ] || return 1
 	done
 	ip netns exec "$ns" sh -c "echo $id 1 > $NSIM_SYS/new_device" || return 1
-	port=$(nsim_port_name "$ns" "$id")
-	[ -n "$port" ] || return 1
+	# new_device returns before the port is registered (probe may be
+	# deferred): wait for it, as upstream's nsim.py does.
+	port=$(slowwait 10 nsim_port_name "$ns" "$id") || return 1
 	ip -n "$ns" link set "$port" name "$name" || return 1
 	echo "$id"
 }
@@ -350,6 +353,7 @@ prime_peer_neigh() {
 
 debugfs_mount() {
 	mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+	kmemleak_clear
 }
 
 # nsim_sa_packets ID DIR SPI: packets the emulated NIC processed for a SA.
@@ -387,6 +391,12 @@ module_unload() {
 	! grep -q "^$name " /proc/modules || rmmod "$name"
 }
 
+# Neither hook module loaded: a case starts from the base kernel.
+modules_unload() {
+	module_unload "$XDT_MODULE"
+	module_unload "$XDT_CREF_MODULE"
+}
+
 # hook_counter MODULE NAME: a counter of the direct output module.
 hook_counter() {
 	local name
@@ -410,28 +420,48 @@ nsim_fault() {
 # no splat. vm.sh scans the whole log too; this names the case.
 KLOG_PATTERN='WARNING:|BUG:|Oops|KASAN|UBSAN|refcount_t|ref_tracker|general protection'
 KLOG_PATTERN+='|possible circular|suspicious RCU|suspected memory leak'
+# The mark is a line of its own in the kernel log: counting lines would
+# miss reports once the ring buffer wraps.
 klog_mark() {
-	KLOG_MARK=$(dmesg | wc -l)
+	KLOG_MARK="xfrm selftest mark $$.$RANDOM.$SECONDS"
+	echo "$KLOG_MARK" >/dev/kmsg
 }
 
 klog_check() {
 	local bad
-	bad=$(dmesg | tail -n +$((KLOG_MARK + 1)) | grep -E "$KLOG_PATTERN")
+	dmesg | grep -qF "$KLOG_MARK" || { echo "# FAILED: kernel log mark lost (ring buffer wrapped)"; return 1; }
+	bad=$(dmesg | sed -n "/$KLOG_MARK/,\$p" | grep -E "$KLOG_PATTERN")
 	[ -z "$bad" ] && return 0
 	echo "# FAILED: kernel log:"
 	echo "$bad" | head -n 20 | sed 's/^/#   /'
 	return 1
 }
 
-# kmemleak_check: a scan finds nothing new (no-op without kmemleak).
+KMEMLEAK=/sys/kernel/debug/kmemleak
+
+kmemleak_available() {
+	[ -w "$KMEMLEAK" ]
+}
+
+# kmemleak_clear: forget what earlier work left; each script calls it
+# first, so that kmemleak_check judges what came after.
+kmemleak_clear() {
+	! kmemleak_available || echo clear >"$KMEMLEAK"
+}
+
+# kmemleak_check: a scan finds nothing. SKIP without kmemleak. kmemleak
+# never reports an object younger than 5 s (its minimum age) and offers
+# nothing to wait on for that, hence the sleep.
 kmemleak_check() {
 	local leaks
-	[ -w /sys/kernel/debug/kmemleak ] || return 0
-	echo scan >/sys/kernel/debug/kmemleak
-	leaks=$(grep -c "unreferenced object" /sys/kernel/debug/kmemleak)
+	kmemleak_available ||
+		{ echo "# SKIP: no kmemleak (CONFIG_DEBUG_KMEMLEAK) in this kernel"; return "$KSFT_SKIP"; }
+	sleep 6
+	echo scan >"$KMEMLEAK"
+	leaks=$(grep -c "unreferenced object" "$KMEMLEAK")
 	echo "# kmemleak: $leaks suspected leaks"
 	[ "$leaks" -eq 0 ] && return 0
-	head -n 30 /sys/kernel/debug/kmemleak | sed 's/^/# /'
+	head -n 30 "$KMEMLEAK" | sed 's/^/# /'
 	return 1
 }
 
@@ -468,4 +498,82 @@ check_hook_path() {
 	exactly "peer in SA packets" $((peer1 - peer0)) "$PING_COUNT" || return 1
 	[ "${NIC_COUNT_OPTIONAL:-0}" = 1 ] && [ "${tx1:-0}" = 0 ] && return 0
 	exactly "NIC out SA packets" $((tx1 - tx0)) "$PING_COUNT"
+}
+
+# strongSwan: one charon per namespace, as on the report's two hosts. Each
+# has its own folder under $SWAN_DIR (strongswan.conf, swanctl.conf, vici
+# socket, log) and its own /run (charon keeps its pid file there).
+SWAN_CHARON=${SWAN_CHARON:-/usr/lib/ipsec/charon}
+SWAN_DIR=
+declare -A SWAN_PID
+
+# swan_available: charon and swanctl are there, and new enough for packet
+# offload (strongSwan 5.9.10).
+swan_available() {
+	local v
+	[ -x "$SWAN_CHARON" ] || { echo "# SKIP: no charon at $SWAN_CHARON (SWAN_CHARON)"; return "$KSFT_SKIP"; }
+	command -v swanctl >/dev/null || { echo "# SKIP: swanctl not found"; return "$KSFT_SKIP"; }
+	v=$("$SWAN_CHARON" --version 2>/dev/null | awk '/^strongSwan / { print $2; exit }')
+	if [ "$(printf '%s\n5.9.10\n' "$v" | sort -V | head -n1)" != 5.9.10 ]; then
+		echo "# SKIP: strongSwan $v has no packet offload (5.9.10 or later needed)"
+		return "$KSFT_SKIP"
+	fi
+}
+
+# swan_start NS SWANCTL_CONF: charon in NS, loaded with SWANCTL_CONF.
+swan_start() {
+	local ns=$1 conf=$2 d
+	[ -n "$SWAN_DIR" ] || SWAN_DIR=$(mktemp -d)
+	d=$SWAN_DIR/$ns
+	mkdir -p "$d"
+	cp "$conf" "$d/swanctl.conf"
+	cat >"$d/strongswan.conf" <<-CONF
+	charon {
+		load_modular = yes
+		plugins {
+			include /etc/strongswan.d/charon/*.conf
+			vici {
+				socket = unix://$d/charon.vici
+			}
+		}
+		filelog {
+			charon {
+				path = $d/charon.log
+				time_format = %T
+				default = 1
+				knl = 2
+			}
+		}
+	}
+	swanctl {
+		socket = unix://$d/charon.vici
+	}
+	include /etc/strongswan.d/*.conf
+	CONF
+	ip netns exec "$ns" unshare -m sh -c \
+		"mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$d/strongswan.conf exec $SWAN_CHARON" \
+		>"$d/stdout" 2>&1 &
+	SWAN_PID[$ns]=$!
+	slowwait 30 test -S "$d/charon.vici" ||
+		{ echo "# FAILED: charon in $ns did not start:"; sed 's/^/#   /' "$d/stdout" | tail -n 5; return 1; }
+	swan "$ns" --load-all --file "$d/swanctl.conf" >"$d/load.log"
+}
+
+# swan NS ARGS...: swanctl against the charon of NS. Its complaints about
+# plugins and credential folders this lab does not use go to a log.
+swan() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" env STRONGSWAN_CONF="$SWAN_DIR/$ns/strongswan.conf" swanctl "$@" \
+		2>>"$SWAN_DIR/$ns/swanctl.log" ||
+		{ echo "# FAILED: swanctl $* in $ns:"; tail -n 5 "$SWAN_DIR/$ns/swanctl.log" | sed 's/^/#   /'; return 1; }
+}
+
+swan_stop() {
+	local ns
+	for ns in "${!SWAN_PID[@]}"; do
+		kill "${SWAN_PID[$ns]}" 2>/dev/null
+		wait "${SWAN_PID[$ns]}" 2>/dev/null
+		unset "SWAN_PID[$ns]"
+	done
 }
