@@ -225,10 +225,10 @@ case_delete_with_sas() {
 	setup || return
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
 	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1 || return 1
-	exactly "offloaded SAs on \$A before" "$(ip -n "$A" xfrm state | grep -c 'offload')" 2 ||
-		return 1
-	exactly "offloaded policies on \$A before" "$(ip -n "$A" xfrm policy | grep -c 'offload')" 2 ||
-		return 1
+	exactly "offloaded SAs on \$A before" \
+		"$(ip -n "$A" xfrm state | grep -c 'offload')" 2 || return 1
+	exactly "offloaded policies on \$A before" \
+		"$(ip -n "$A" xfrm policy | grep -c 'offload')" 2 || return 1
 	nsim_del "$A_ID"
 	A_ID=
 	exactly "SAs left on \$A" "$(ip -n "$A" xfrm state | grep -c '^src')" 0 || return 1

@@ -110,7 +110,8 @@ require_cmds() {
 # nsim_port_name NS ID: the name of device ID's port, once it has one.
 nsim_port_name() {
 	local ns=$1 id=$2 port
-	port=$(ip netns exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" | head -n1)
+	port=$(ip netns exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" |
+		head -n1)
 	[ -n "$port" ] && echo "$port"
 }
 
@@ -331,7 +332,7 @@ run_case() {
 	fi
 	"$@"
 	ret=$?
-	${CASE_CLEANUP:-topo_cleanup}
+	CASE_RET=$ret ${CASE_CLEANUP:-topo_cleanup}
 	case $ret in
 	0) ktap_test_pass "$name" ;;
 	"$KSFT_SKIP") ktap_test_skip "$name" ;;
@@ -429,7 +430,10 @@ klog_mark() {
 
 klog_check() {
 	local bad
-	dmesg | grep -qF "$KLOG_MARK" || { echo "# FAILED: kernel log mark lost (ring buffer wrapped)"; return 1; }
+	if ! dmesg | grep -qF "$KLOG_MARK"; then
+		echo "# FAILED: kernel log mark lost (ring buffer wrapped)"
+		return 1
+	fi
 	bad=$(dmesg | sed -n "/$KLOG_MARK/,\$p" | grep -E "$KLOG_PATTERN")
 	[ -z "$bad" ] && return 0
 	echo "# FAILED: kernel log:"
@@ -454,8 +458,10 @@ kmemleak_clear() {
 # nothing to wait on for that, hence the sleep.
 kmemleak_check() {
 	local leaks
-	kmemleak_available ||
-		{ echo "# SKIP: no kmemleak (CONFIG_DEBUG_KMEMLEAK) in this kernel"; return "$KSFT_SKIP"; }
+	if ! kmemleak_available; then
+		echo "# SKIP: no kmemleak (CONFIG_DEBUG_KMEMLEAK) in this kernel"
+		return "$KSFT_SKIP"
+	fi
 	sleep 6
 	echo scan >"$KMEMLEAK"
 	leaks=$(grep -c "unreferenced object" "$KMEMLEAK")
@@ -502,7 +508,7 @@ check_hook_path() {
 
 # strongSwan: one charon per namespace, as on the report's two hosts. Each
 # has its own folder under $SWAN_DIR (strongswan.conf, swanctl.conf, vici
-# socket, log) and its own /run (charon keeps its pid file there).
+# socket, logs) and its own /run, where charon keeps its pid file.
 SWAN_CHARON=${SWAN_CHARON:-/usr/lib/ipsec/charon}
 SWAN_DIR=
 declare -A SWAN_PID
@@ -511,16 +517,26 @@ declare -A SWAN_PID
 # offload (strongSwan 5.9.10).
 swan_available() {
 	local v
-	[ -x "$SWAN_CHARON" ] || { echo "# SKIP: no charon at $SWAN_CHARON (SWAN_CHARON)"; return "$KSFT_SKIP"; }
-	command -v swanctl >/dev/null || { echo "# SKIP: swanctl not found"; return "$KSFT_SKIP"; }
-	v=$("$SWAN_CHARON" --version 2>/dev/null | awk '/^strongSwan / { print $2; exit }')
+	if [ ! -x "$SWAN_CHARON" ]; then
+		echo "# SKIP: no charon at $SWAN_CHARON (SWAN_CHARON)"
+		return "$KSFT_SKIP"
+	fi
+	if ! command -v swanctl >/dev/null; then
+		echo "# SKIP: swanctl not found"
+		return "$KSFT_SKIP"
+	fi
+	# "strongSwan 6.0.1" or "Linux strongSwan 6.0.1", depending on the build.
+	v=$("$SWAN_CHARON" --version 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "strongSwan") { print $(i + 1); exit } }')
+	[ -n "$v" ] || { echo "# FAILED: no version from $SWAN_CHARON --version"; return 1; }
 	if [ "$(printf '%s\n5.9.10\n' "$v" | sort -V | head -n1)" != 5.9.10 ]; then
 		echo "# SKIP: strongSwan $v has no packet offload (5.9.10 or later needed)"
 		return "$KSFT_SKIP"
 	fi
 }
 
-# swan_start NS SWANCTL_CONF: charon in NS, loaded with SWANCTL_CONF.
+# swan_start NS SWANCTL_CONF: charon in NS, loaded with SWANCTL_CONF. The
+# packaged defaults come first; what the lab needs overrides them.
 swan_start() {
 	local ns=$1 conf=$2 d
 	[ -n "$SWAN_DIR" ] || SWAN_DIR=$(mktemp -d)
@@ -528,6 +544,7 @@ swan_start() {
 	mkdir -p "$d"
 	cp "$conf" "$d/swanctl.conf"
 	cat >"$d/strongswan.conf" <<-CONF
+	include /etc/strongswan.d/*.conf
 	charon {
 		load_modular = yes
 		plugins {
@@ -548,32 +565,50 @@ swan_start() {
 	swanctl {
 		socket = unix://$d/charon.vici
 	}
-	include /etc/strongswan.d/*.conf
 	CONF
-	ip netns exec "$ns" unshare -m sh -c \
-		"mount -t tmpfs tmpfs /run && STRONGSWAN_CONF=$d/strongswan.conf exec $SWAN_CHARON" \
-		>"$d/stdout" 2>&1 &
+	ip netns exec "$ns" env STRONGSWAN_CONF="$d/strongswan.conf" unshare -m \
+		sh -c 'mount -t tmpfs none /run && exec "$1"' sh "$SWAN_CHARON" >"$d/stdout" 2>&1 &
 	SWAN_PID[$ns]=$!
-	slowwait 30 test -S "$d/charon.vici" ||
-		{ echo "# FAILED: charon in $ns did not start:"; sed 's/^/#   /' "$d/stdout" | tail -n 5; return 1; }
+	if ! slowwait 30 test -S "$d/charon.vici"; then
+		echo "# FAILED: charon in $ns did not start:"
+		tail -n 5 "$d/stdout" | sed 's/^/#   /'
+		return 1
+	fi
 	swan "$ns" --load-all --file "$d/swanctl.conf" >"$d/load.log"
 }
 
-# swan NS ARGS...: swanctl against the charon of NS. Its complaints about
-# plugins and credential folders this lab does not use go to a log.
+# swan NS ARGS...: swanctl against the charon of NS, bounded (an exchange
+# nobody answers is retried for minutes). Its complaints about plugins
+# and credential folders this lab does not use go to a log.
 swan() {
 	local ns=$1
 	shift
-	ip netns exec "$ns" env STRONGSWAN_CONF="$SWAN_DIR/$ns/strongswan.conf" swanctl "$@" \
-		2>>"$SWAN_DIR/$ns/swanctl.log" ||
-		{ echo "# FAILED: swanctl $* in $ns:"; tail -n 5 "$SWAN_DIR/$ns/swanctl.log" | sed 's/^/#   /'; return 1; }
+	local log=$SWAN_DIR/$ns/swanctl.log
+	if ! ip netns exec "$ns" env STRONGSWAN_CONF="$SWAN_DIR/$ns/strongswan.conf" \
+		timeout 60 swanctl "$@" 2>>"$log"; then
+		echo "# FAILED: swanctl $* in $ns:"
+		tail -n 5 "$log" | sed 's/^/#   /'
+		return 1
+	fi
 }
 
-swan_stop() {
+# swan_logs: the end of each charon's log, for a case that failed.
+swan_logs() {
 	local ns
 	for ns in "${!SWAN_PID[@]}"; do
-		kill "${SWAN_PID[$ns]}" 2>/dev/null
-		wait "${SWAN_PID[$ns]}" 2>/dev/null
+		echo "# charon log of $ns:"
+		tail -n 30 "$SWAN_DIR/$ns/charon.log" 2>/dev/null | sed 's/^/#   /'
+	done
+}
+
+# swan_stop: every charon stopped (SIGTERM, then SIGKILL after 10 s).
+swan_stop() {
+	local ns pid
+	for ns in "${!SWAN_PID[@]}"; do
+		pid=${SWAN_PID[$ns]}
+		kill "$pid" 2>/dev/null
+		slowwait 10 sh -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
 		unset "SWAN_PID[$ns]"
 	done
 }
