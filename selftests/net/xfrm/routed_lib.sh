@@ -597,7 +597,7 @@ swan_logs() {
 	local ns
 	for ns in "${!SWAN_PID[@]}"; do
 		echo "# charon log of $ns:"
-		tail -n 30 "$SWAN_DIR/$ns/charon.log" 2>/dev/null | sed 's/^/#   /'
+		tail -n 30 "$SWAN_DIR/$ns/charon.log" 2>/dev/null | sed -e '$a\' -e 's/^/#   /'
 	done
 }
 
