@@ -7,7 +7,7 @@ S := scripts
 export KDIR FLAVOUR CACHE_DIR VERSION IKE
 
 .PHONY: help deps guest-root kernel module vm unit rustfmtcheck checkpatch lint check demo \
-	patches patches-check bench check-debug clean
+	patches patches-check deb bench check-debug clean
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
@@ -65,6 +65,11 @@ patches: kernel
 ##               once it exists (own build folder; first run ~25 min)
 patches-check: kernel
 	@$(S)/patches-check.sh
+
+## deb           Debian kernel packages for the gateways (defconfig + scripts/kconfig/gateway.config,
+##               the series applied; long: not part of check) into $(CACHE_DIR)/deb
+deb: kernel
+	@$(S)/deb.sh
 
 ## bench         benchmark: instructions per call (-icount) and TCG timings (not part of check)
 bench: module

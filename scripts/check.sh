@@ -104,7 +104,9 @@ phase_checkpatch() {
 	gate "docs: rst parses, kernel-doc clean on the hook API" "$OUT/docs.log" run_docs
 	gate "checkpatch.pl --strict patches/ bench/" "$OUT/checkpatch.log" run_checkpatch
 	gate "make patches: series applies to the base, checkpatch --strict clean" \
-		"$OUT/patches.log" env PATCHES_OUT="$OUT/outgoing" "$TOP/scripts/patches.sh"
+		"$OUT/patches.log" env PATCHES_OUT="$OUT/outgoing" "$TOP/scripts/patches.sh" || return 0
+	gate "make deb's gateway config resolves on the series (mlx5 IPsec, eswitch, Rust, module =m)" \
+		"$OUT/gateway-config.log" env XDT_SERIES_READY=1 "$TOP/scripts/deb.sh" --config
 }
 
 phase_build() {

@@ -139,21 +139,8 @@ kmake() {
 # Every option a fragment sets must survive olddefconfig: a silently
 # dropped CONFIG_RUST or CONFIG_XFRM_OFFLOAD would make every test moot.
 check_config() {
-	local line opt val got missing=()
-	while IFS= read -r line; do
-		case "$line" in
-		CONFIG_*=*)
-			opt=${line%%=*} val=${line#*=}
-			[ "$val" != n ] || val=
-			;;
-		"# CONFIG_"*" is not set")
-			opt=${line#\# } opt=${opt%% *} val=
-			;;
-		*) continue ;;
-		esac
-		got=$(grep -E "^$opt=" "$BUILD/.config" | cut -d= -f2- || true)
-		[ "$got" = "$val" ] || missing+=("$opt=${val:-n} (got ${got:-n})")
-	done < <(cat $(fragments))
+	local missing=()
+	mapfile -t missing < <(config_missing "$BUILD/.config" $(fragments))
 	if [ "${#missing[@]}" -gt 0 ]; then
 		printf '  %s\n' "${missing[@]}" >&2
 		if printf '%s\n' "${missing[@]}" | grep -q '^CONFIG_RUST='; then

@@ -47,6 +47,27 @@ require_tools() {
 	done
 }
 
+# config_missing CONFIG FRAGMENT...: each option a fragment sets that
+# CONFIG does not have as asked, as "CONFIG_X=want (got have)".
+config_missing() {
+	local config=$1 line opt val got
+	shift
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*)
+			opt=${line%%=*} val=${line#*=}
+			[ "$val" != n ] || val=
+			;;
+		"# CONFIG_"*" is not set")
+			opt=${line#\# } opt=${opt%% *} val=
+			;;
+		*) continue ;;
+		esac
+		got=$(grep -E "^$opt=" "$config" | cut -d= -f2- || true)
+		[ "$got" = "$val" ] || echo "$opt=${val:-n} (got ${got:-n})"
+	done < <(cat "$@")
+}
+
 # checkpatch_patch TREE PATCH: `checkpatch.pl --strict` from TREE on PATCH.
 # Two message types get an answer instead of a warning:
 # - UNKNOWN_COMMIT_ID, only when TREE has no history to look commits up in

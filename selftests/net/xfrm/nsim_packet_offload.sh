@@ -251,4 +251,5 @@ run_case "RX: replayed and forged (bad ICV) frames dropped and counted" case_rep
 run_case "teardown: device deleted with offloaded SAs and policies, all flushed" \
 	case_delete_with_sas
 CASE_CLEANUP=true run_case "no kmemleak report after the cases above" kmemleak_check
+script_time
 ktap_finished

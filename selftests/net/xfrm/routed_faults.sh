@@ -169,4 +169,5 @@ run_case "under load: module unloaded and reloaded ${RELOAD_CYCLES:-20} times" \
 	case_module_reload
 run_case "under load: route to the peer changes, dead next hop, back" case_route_change
 CASE_CLEANUP=true run_case "no kmemleak report after the faults" case_kmemleak
+script_time
 ktap_finished

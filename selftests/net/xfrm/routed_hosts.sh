@@ -241,4 +241,5 @@ CASE_CLEANUP=hosts_cleanup run_case \
 	"two hosts, no module: the kernel's direct output reaches 48.0.0.1" case_no_module
 CASE_CLEANUP=hosts_cleanup run_case \
 	"two hosts, Rust hook: 16.0.0.1 -> 48.0.0.1 through $NETIF's offload" case_fixed
+script_time
 ktap_finished

@@ -320,6 +320,12 @@ capture_count() {
 	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
 }
 
+# script_time: how long the script ran, as a diagnostic (the README's
+# sizing table is made of these).
+script_time() {
+	echo "# $(basename "$0"): ${SECONDS} s"
+}
+
 # run_case NAME FUNCTION [ARGS...]: one KTAP result; the function returns
 # 0, $KSFT_SKIP or anything else for a failure. CASES="case_a case_b"
 # runs only those functions.

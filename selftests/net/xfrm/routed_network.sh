@@ -548,4 +548,5 @@ run_case "module: ${LOAD_CYCLES:-100} load/unload cycles, no leak" case_load_cyc
 run_case "module: an open counters file refuses rmmod until closed" \
 	case_counters_file_pins_module
 run_case "KUnit: decision tests (module) and sk_buff tests (kernel crate)" case_kunit
+script_time
 ktap_finished

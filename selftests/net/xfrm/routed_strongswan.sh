@@ -333,4 +333,5 @@ run_case "strongSwan: Rust hook: 16.0.0.1 -> 48.0.0.1 direct, exact counts" case
 run_case "strongSwan: CHILD_SA re-key under $REKEY_PINGS requests: none lost, both SAs direct" \
 	case_rekey
 run_case "strongSwan: swanctl --terminate leaves no SA, policy or emulated SA" case_terminate
+script_time
 ktap_finished
