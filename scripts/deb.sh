@@ -37,6 +37,19 @@ if [ "${XDT_SERIES_READY:-0}" != 1 ]; then
 	}
 fi
 [ -f "$WT/net/xfrm/direct_tx/Makefile" ] || die "$WT does not hold the series: run 'make patches'"
+if [ "$mode" = build ]; then
+	# The long build runs in a worktree of its own at the series' commit,
+	# so that make patches and make check need not wait for it.
+	commit=$(git -C "$WT" rev-parse HEAD)
+	tree=$CACHE_DIR/deb-src
+	if [ -e "$tree/.git" ]; then
+		git -C "$tree" checkout -q -f --detach "$commit"
+	else
+		git -C "$WT" worktree add -q --detach "$tree" "$commit"
+	fi
+	WT=$tree
+	exec {OUTGOING_LOCK_FD}>&-
+fi
 
 kmake() {
 	make -C "$WT" O="$BUILD" "${KMAKE_FLAGS[@]}" "$@"
