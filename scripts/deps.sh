@@ -24,6 +24,8 @@ DEB_PKGS=(
 	busybox-static
 	iputils-ping tcpdump socat ethtool iperf3 procps psmisc
 	mmdebstrap
+	# make deb (bindeb-pkg's build dependencies)
+	debhelper libdw-dev
 )
 
 # apt_suite FILE SUITE: a deb822 source for a suite of Debian's archive.
