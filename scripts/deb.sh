@@ -71,11 +71,14 @@ log "gateway config resolves: every option of $(basename "$FRAGMENT") kept"
 log "building the packages (bindeb-pkg, $(nproc) jobs; long on few cores)"
 kmake -s syncconfig >/dev/null
 t0=$SECONDS
+stamp=$(mktemp "$CACHE_DIR/deb-start.XXXXXX")
 kmake -j"$(nproc)" LOCALVERSION= bindeb-pkg >"$BUILD/deb.log" 2>&1 ||
 	{ tail -n 30 "$BUILD/deb.log" >&2; die "bindeb-pkg failed (log: $BUILD/deb.log)"; }
 mkdir -p "$OUT"
 # bindeb-pkg writes the packages next to the build folder.
-mv "$CACHE_DIR"/linux-*"$(kmake -s kernelrelease)"*.deb "$CACHE_DIR"/linux-*.buildinfo \
-	"$CACHE_DIR"/linux-*.changes "$OUT/" 2>/dev/null || true
+find "$CACHE_DIR" -maxdepth 1 -name 'linux-*' -newer "$stamp" \
+	\( -name '*.deb' -o -name '*.buildinfo' -o -name '*.changes' \) -exec mv -t "$OUT/" {} +
+rm -f "$stamp"
+ls "$OUT"/linux-image-*.deb >/dev/null 2>&1 || die "bindeb-pkg wrote no linux-image package"
 log "packages in $OUT after $((SECONDS - t0)) s:"
 ls -l "$OUT" >&2
