@@ -16,13 +16,7 @@ source "$SELFTEST_DIR/routed_lib.sh"
 PING_COUNT=5
 IKE=${IKE:-0}
 
-demo_cleanup() {
-	swan_stop
-	topo_cleanup
-	[ -z "$SWAN_DIR" ] || rm -rf "$SWAN_DIR"
-	SWAN_DIR=
-}
-trap demo_cleanup EXIT
+trap swan_cleanup EXIT
 debugfs_mount
 if [ "$IKE" = 1 ]; then
 	swan_available || exit 1
@@ -32,15 +26,13 @@ section() { printf '\n=== %s ===\n' "$*"; }
 show() { printf '%s$ %s\n' "${2:-}" "$1"; eval "$1" 2>&1 | sed 's/^/    /'; }
 
 scenario() {
-	local out
-	demo_cleanup
+	swan_cleanup
 	topo_create || exit 1
 	if [ "$IKE" = 1 ]; then
-		swan_start "$NE" "$SELFTEST_DIR/swanctl-simulated-ne.conf" || exit 1
-		swan_start "$GW" "$SELFTEST_DIR/swanctl-ipsec-gw.conf" || exit 1
 		echo "ipsec-gw:$ swanctl --load-all; swanctl -i --child gw"
-		out=$(swan "$GW" --initiate --child gw) || { echo "$out"; swan_logs; exit 1; }
-		grep -E 'established|completed' <<<"$out" | sed 's/^/    /'
+		swan_lab_up "$SELFTEST_DIR/swanctl-simulated-ne.conf" \
+			"$SELFTEST_DIR/swanctl-ipsec-gw.conf" || { swan_logs; exit 1; }
+		grep -E 'established|completed' "$SWAN_DIR/initiate.log" | sed 's/^/    /'
 		echo "ipsec-gw:$ swanctl --list-sas"
 		swan "$GW" --list-sas | sed 's/^/    /'
 	else

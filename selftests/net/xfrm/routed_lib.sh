@@ -607,6 +607,24 @@ swan_logs() {
 	done
 }
 
+# swan_lab_up NE_CONF GW_CONF: both charons loaded, NE's first, and the
+# GW initiating the CHILD_SA gw, as in the report; swanctl's answer is in
+# $SWAN_DIR/initiate.log.
+swan_lab_up() {
+	swan_start "$NE" "$1" || return 1
+	swan_start "$GW" "$2" || return 1
+	swan "$GW" --initiate --child gw >"$SWAN_DIR/initiate.log" ||
+		{ sed 's/^/#   /' "$SWAN_DIR/initiate.log"; return 1; }
+}
+
+# swan_cleanup: charons stopped, namespaces and their folder gone.
+swan_cleanup() {
+	swan_stop
+	topo_cleanup
+	[ -z "$SWAN_DIR" ] || rm -rf "$SWAN_DIR"
+	SWAN_DIR=
+}
+
 # swan_stop: every charon stopped (SIGTERM, then SIGKILL after 10 s).
 swan_stop() {
 	local ns pid

@@ -33,11 +33,8 @@ lab_cleanup() {
 	0 | "$KSFT_SKIP") ;;
 	*) swan_logs ;;
 	esac
-	swan_stop
 	modules_unload
-	topo_cleanup
-	[ -z "$SWAN_DIR" ] || rm -rf "$SWAN_DIR"
-	SWAN_DIR=
+	swan_cleanup
 }
 CASE_CLEANUP=lab_cleanup
 trap lab_cleanup EXIT
@@ -48,10 +45,7 @@ lab_up() {
 	swan_available || return
 	topo_create || return
 	NSIM_PORT_DIR=/sys/kernel/debug/netdevsim/netdevsim$NSIM_GW_ID/ports/0
-	swan_start "$NE" "$NE_CONF" || return 1
-	swan_start "$GW" "${1:-$GW_CONF}" || return 1
-	swan "$GW" --initiate --child gw >"$SWAN_DIR/initiate.log" ||
-		{ sed 's/^/#   /' "$SWAN_DIR/initiate.log"; return 1; }
+	swan_lab_up "$NE_CONF" "${1:-$GW_CONF}" || return 1
 	SPI_OUT=$(esp_spis "$GW" "$GW_ADDR" "$NE_ADDR")
 	SPI_IN=$(esp_spis "$GW" "$NE_ADDR" "$GW_ADDR")
 	[[ "$SPI_OUT" =~ ^0x[0-9a-f]+$ && "$SPI_IN" =~ ^0x[0-9a-f]+$ ]] ||
