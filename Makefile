@@ -4,10 +4,10 @@
 
 SHELL := /bin/bash
 S := scripts
-export KDIR FLAVOUR CACHE_DIR VERSION IKE
+export KDIR FLAVOUR CACHE_DIR IKE
 
 .PHONY: help deps guest-root kernel module vm unit rustfmtcheck checkpatch lint check demo \
-	patches patches-check deb bench check-debug clean
+	patches dev-tree patches-check deb bench check-debug clean
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
@@ -57,12 +57,17 @@ check-debug:
 demo: module
 	@$(S)/demo.sh
 
-## patches       the netdev series with cover letter into patches/outgoing/v$(VERSION)
+## patches       both netdev series, with cover letters, into patches/outgoing/<series>/vN
 patches: kernel
 	@$(S)/patches.sh
 
-## patches-check every prefix of the series builds, the in-tree module enabled
-##               once it exists (own build folder; first run ~25 min)
+## dev-tree      a kernel tree with both series as branches, to edit the kernel C in
+dev-tree: kernel
+	@$(S)/dev-tree.sh
+
+## patches-check every prefix of both series builds, the in-tree module enabled
+##               once it exists; series 1 alone boots and passes its selftests
+##               (own build folder; first run ~35 min)
 patches-check: kernel
 	@$(S)/patches-check.sh
 

@@ -5,7 +5,8 @@
 #   check.sh unit        host unit tests of the decision logic (cargo test)
 #   check.sh rustfmt     rustfmt --check of rust/
 #   check.sh inline      the inlining gate on the built module
-#   check.sh checkpatch  checkpatch.pl --strict on patches/*.patch
+#   check.sh checkpatch  checkpatch.pl --strict on patches/*/0*.patch, make patches
+#                        and its output against patches/outgoing/
 #   check.sh selftests   boot the built kernel on the guest root
 #                        (scripts/guest-root.sh), run TARGETS=net/xfrm
 #
@@ -69,8 +70,7 @@ run_checkpatch() {
 	local src p rc=0
 	src=$(readlink -f "$(kernel_src)")
 	[ -x "$src/scripts/checkpatch.pl" ] || die "no kernel tree at $src: run 'make kernel' first"
-	for p in "$TOP"/patches/[0-9]*.patch; do
-		[ -e "$p" ] || continue
+	for p in $(hand_kept_patches); do
 		echo "== ${p#"$TOP"/}"
 		checkpatch_patch "$src" "$p" || rc=1
 	done
@@ -102,9 +102,12 @@ PY
 
 phase_checkpatch() {
 	gate "docs: rst parses, kernel-doc clean on the hook API" "$OUT/docs.log" run_docs
-	gate "checkpatch.pl --strict patches/ bench/" "$OUT/checkpatch.log" run_checkpatch
-	gate "make patches: series applies to the base, checkpatch --strict clean" \
+	gate "checkpatch.pl --strict patches/*/ bench/" "$OUT/checkpatch.log" run_checkpatch
+	rm -rf "$OUT/outgoing"
+	gate "make patches: both series apply to the base, checkpatch --strict clean" \
 		"$OUT/patches.log" env PATCHES_OUT="$OUT/outgoing" "$TOP/scripts/patches.sh" || return 0
+	gate "patches/outgoing/ is what make patches makes of patches/" "$OUT/outgoing.log" \
+		outgoing_diff "$TOP/patches/outgoing" "$OUT/outgoing"
 	gate "make deb's gateway config resolves on the series (mlx5 IPsec, eswitch, Rust, module =m)" \
 		"$OUT/gateway-config.log" env XDT_SERIES_READY=1 "$TOP/scripts/deb.sh" --config
 }

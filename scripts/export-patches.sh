@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Re-export patches/ from a kernel git tree where the series is worked on
-# (commits on top of the `base` tag that `make kernel` made):
+# Re-export patches/<series>/0*.patch from the kernel git tree where the
+# series are worked on (scripts/dev-tree.sh makes it): one branch per
+# series, named as its folder in patches/, each on top of the one before
+# it, the first on the `base` tag.
 #
-#   git -C ~/.cache/xfrm-direct-tx/src worktree add ../dev series
-#   ... edit, commit -s, rebase -i base ...
-#   scripts/export-patches.sh ~/.cache/xfrm-direct-tx/dev
+#   scripts/export-patches.sh [TREE]   (default: $CACHE_DIR/dev)
 #
 # Debian's tarball .gitignore ignores every top-level path: new files need
 # `git add -f`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-tree=${1:?usage: $0 KERNEL_GIT_TREE}
+tree=${1:-$CACHE_DIR/dev}
 git -C "$tree" rev-parse -q --verify refs/tags/base >/dev/null || die "$tree has no 'base' tag"
-rm -f "$TOP"/patches/[0-9]*.patch
-git -C "$tree" format-patch -q -o "$TOP/patches" base..HEAD
-ls "$TOP"/patches/[0-9]*.patch
+from=base
+for d in $(series_dirs); do
+	name=$(basename "$d")
+	git -C "$tree" rev-parse -q --verify "refs/heads/$name" >/dev/null ||
+		die "$tree has no branch $name (scripts/dev-tree.sh makes one per series)"
+	git -C "$tree" merge-base --is-ancestor "$from" "$name" ||
+		die "branch $name is not on top of $from: rebase with --update-refs"
+	rm -f "$d"/0*.patch
+	git -C "$tree" format-patch -q -o "$d" "$from..$name"
+	echo "$name: $(git -C "$tree" rev-list --count "$from..$name") patches"
+	from=$name
+done

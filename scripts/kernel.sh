@@ -77,18 +77,13 @@ prepare_base() {
 	mv "$tmp" "$SRC"
 }
 
-series_files() {
-	[ -d "$TOP/patches" ] || return 0
-	find "$TOP/patches" -maxdepth 1 -name '[0-9]*.patch' | sort
-}
-
 # Build the series as commits on `base` without touching the work tree
 # (a scratch index and `git apply --cached`), then check it out: git only
 # rewrites the files that differ from what is checked out, so a changed
 # patch rebuilds what it touches and nothing else.
 apply_series() {
 	local hash p out file idx commit tree subject
-	hash=$(series_files | xargs -r cat | sha256sum | cut -c1-16)
+	hash=$(hand_kept_patches | xargs -r cat | sha256sum | cut -c1-16)
 	if [ "$(cat "$SRC/.git/xdt-series" 2>/dev/null)" = "$hash" ] &&
 	   [ -z "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
 		return 0
@@ -97,7 +92,7 @@ apply_series() {
 	idx=$(mktemp "$SRC/.git/xdt-index.XXXXXX")
 	commit=$(git -C "$SRC" rev-parse base)
 	GIT_INDEX_FILE=$idx git -C "$SRC" read-tree base
-	for p in $(series_files); do
+	for p in $(hand_kept_patches); do
 		if ! out=$(GIT_INDEX_FILE=$idx git -C "$SRC" apply --cached "$p" 2>&1); then
 			rm -f "$idx"
 			printf '%s\n' "$out" >&2
@@ -111,7 +106,7 @@ apply_series() {
 	rm -f "$idx"
 	git -C "$SRC" checkout -q -f -B series "$commit"
 	echo "$hash" >"$SRC/.git/xdt-series"
-	log "applied $(series_files | wc -l) patches"
+	log "applied $(hand_kept_patches | wc -l) patches"
 }
 
 # The project's own files that live in the kernel tree. rsync -c leaves

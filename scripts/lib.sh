@@ -89,6 +89,19 @@ checkpatch_patch() {
 	return $rc
 }
 
+# series_dirs: patches/<N-name>/, one per series, in apply order.
+series_dirs() {
+	find "$TOP/patches" -mindepth 1 -maxdepth 1 -type d -name '[0-9]-*' | sort
+}
+
+# hand_kept_patches: the kernel patches of every series, in apply order.
+hand_kept_patches() {
+	local d
+	for d in $(series_dirs); do
+		find "$d" -maxdepth 1 -name '0*.patch' | sort
+	done
+}
+
 # series_digest DIR: what the patches of a series say, without what
 # changes each time it is regenerated (commit ids, dates) and without the
 # cover letter, which builds nothing. Two series with the same digest are
@@ -96,6 +109,13 @@ checkpatch_patch() {
 series_digest() {
 	find "$1" -maxdepth 1 -name '0*.patch' ! -name '0000-cover-letter.patch' | sort |
 		xargs cat | grep -Ev '^(From [0-9a-f]{40} |Date: )' | sha256sum | cut -d' ' -f1
+}
+
+# outgoing_diff A B: how two trees of outgoing series differ, but for
+# what changes each time a series is regenerated (commit ids, dates) and
+# the bisect logs, which only `make patches-check` writes.
+outgoing_diff() {
+	diff -r -x bisect.log -I '^From [0-9a-f]\{40\} ' -I '^Date: ' "$1" "$2"
 }
 
 # outgoing_lock: one user at a time of the outgoing worktree (make

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# `make patches-check`: the outgoing series is bisectable. Every prefix of
-# it builds (vmlinux and modules), with the in-tree Rust module enabled
-# (CONFIG_XFRM_DIRECT_TX=m) from the patch that adds it on.
+# `make patches-check`: the outgoing series are bisectable, and the first
+# stands on its own. Every prefix of the two builds (vmlinux and
+# modules), with the in-tree Rust module enabled (CONFIG_XFRM_DIRECT_TX=m)
+# from the patch that adds it on. The kernel of the first series alone
+# (base + 1-netdevsim) then boots and passes that series' selftests,
+# TARGETS=net/xfrm from its own tree, on the guest root.
 #
 # It regenerates the series (as `make patches` does, into a temporary
 # folder) in the outgoing worktree of the cache, then checks out each
@@ -29,6 +32,7 @@ XDT_OUTGOING_LOCKED=1 PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patch
 mapfile -t commits < <(git -C "$WT" rev-list --reverse base..HEAD)
 [ "${#commits[@]}" -gt 0 ] || die "no commits on top of base in $WT"
 head=$(git -C "$WT" rev-parse HEAD)
+first=$(git -C "$WT" rev-parse outgoing/1-netdevsim)
 
 kmake() { make -C "$WT" O="$BUILD" "${KMAKE_FLAGS[@]}" "$@"; }
 
@@ -50,10 +54,39 @@ configure() {
 	fi
 }
 
+# first_series_selftests N: result N, the kernel just built (base and
+# the first series) booted on the guest root, running the first series'
+# selftests from its tree. A failure shows the failing cases.
+first_series_selftests() {
+	local n=$1 root out=$LOGDIR/first-series start
+	start=$(date +%s)
+	rm -rf "$out"
+	if ! root=$("$TOP/scripts/guest-root.sh" 2>"$LOGDIR/guest-root.log"); then
+		echo "not ok $n first series alone: selftests # no guest root (log: $LOGDIR/guest-root.log)"
+		return 1
+	fi
+	if VM_ROOT=$root VM_KERNEL=$BUILD VM_SRC=$WT "$TOP/scripts/vm.sh" -t 2400 -o "$out" -- \
+		make -s -C "$WT/tools/testing/selftests" TARGETS=net/xfrm run_tests \
+		>"$LOGDIR/first-series.log" 2>&1 &&
+		! grep -q '^# not ok ' "$out/out.log"; then
+		echo "ok $n first series alone: boots, its selftests pass" \
+			"($(grep -c '^# ok ' "$out/out.log") cases," \
+			"$(grep -c '^# ok .*# SKIP' "$out/out.log") skipped) # $(($(date +%s) - start))s"
+	else
+		echo "not ok $n first series alone: boots, its selftests pass # log: $out/out.log"
+		grep -E '^# not ok |^not ok ' "$out/out.log" 2>/dev/null | sed 's/^/# /'
+		tail -n 5 "$LOGDIR/first-series.log" | sed 's/^/# /'
+		return 1
+	fi
+}
+
 check_series() {
+	local d
 	echo "TAP version 13"
-	echo "1..${#commits[@]}"
-	echo "# series digest: $(series_digest "$tmp")"
+	echo "1..$((${#commits[@]} + 1))"
+	for d in "$tmp"/*/v*; do
+		echo "# series digest $(basename "$(dirname "$d")"): $(series_digest "$d")"
+	done
 	echo "# base: $(git -C "$WT" rev-parse base), $(nproc) CPUs, $(date -u +%FT%TZ)"
 	i=0 failed=0
 	for c in "${commits[@]}"; do
@@ -70,23 +103,28 @@ check_series() {
 			tail -n 15 "$logf" | sed 's/^/# /'
 			failed=$((failed + 1))
 		fi
+		[ "$c" != "$first" ] || first_series_selftests "$((i + 1))" || failed=$((failed + 1))
+		[ "$c" != "$first" ] || i=$((i + 1))
 	done
 	git -C "$WT" checkout -q -f --detach "$head"
-	echo "# $((${#commits[@]} - failed)) passed, $failed failed"
+	echo "# $((${#commits[@]} + 1 - failed)) passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }
 
-# The log goes next to the series it checked, when that series is the
-# one in patches/outgoing/vN.
+# The log goes next to each series it checked, when that series is the
+# one in patches/outgoing/.
 set +e
 check_series | tee "$LOGDIR/bisect.log"
 rc=${PIPESTATUS[0]}
 set -e
-SERIES=$TOP/patches/outgoing/v${VERSION:-1}
-if [ -d "$SERIES" ] && [ "$(series_digest "$SERIES")" = "$(series_digest "$tmp")" ]; then
-	cp "$LOGDIR/bisect.log" "$SERIES/bisect.log"
-	log "bisect log: $SERIES/bisect.log"
-else
-	log "bisect log: $LOGDIR/bisect.log ($SERIES is not this series: run 'make patches' to update it, then this)"
-fi
+for d in "$tmp"/*/v*; do
+	rel=${d#"$tmp"/}
+	series=$TOP/patches/outgoing/$rel
+	if [ -d "$series" ] && [ "$(series_digest "$series")" = "$(series_digest "$d")" ]; then
+		cp "$LOGDIR/bisect.log" "$series/bisect.log"
+		log "bisect log: $series/bisect.log"
+	else
+		log "$series is not this series: run 'make patches' to update it, then this (log: $LOGDIR/bisect.log)"
+	fi
+done
 exit "$rc"

@@ -1,66 +1,108 @@
 #!/usr/bin/env bash
 # `make patches`: the netdev series, from the project's sources.
 #
-# patches/[0-9]*.patch (the hand-kept part: hook, bindings, netdevsim) is
-# applied to the base, then the Rust module (in tree under
-# net/xfrm/direct_tx/ with its Kconfig, Makefile and MAINTAINERS entry),
-# the selftests and the documentation are committed from rust/,
-# selftests/ and Documentation/, with the messages in patches/messages/.
-# The C reference module is not part of it. Output: patches/outgoing/vN/
-# with a cover letter and checkpatch.log (and `make patches-check`'s
-# bisect.log, kept while the patches are the same).
+# patches/<N-name>/ is one series, applied in the order of N:
+#   1-netdevsim   [PATCH net-next]      the netdevsim packet offload
+#                 emulation, and the selftests that need nothing else
+#   2-direct-tx   [RFC PATCH net-next]  the xfrm output hook, the Rust
+#                 abstractions and module, the hook's selftests, the
+#                 documentation
+# Each holds its hand-kept kernel patches (0*.patch, exported from a
+# kernel tree by scripts/export-patches.sh), series.conf (subject prefix,
+# version), cover.txt and the messages of the patches made here from the
+# repository: selftests from selftests/ (series 1: all but direct_tx*),
+# the Rust module from rust/ (in tree under net/xfrm/direct_tx/),
+# Documentation/.
 #
-#   VERSION=N     series version (default 1)
+# Output: patches/outgoing/<N-name>/vVERSION/ with a cover letter, To/Cc
+# from get_maintainer.pl, checkpatch.log (and `make patches-check`'s
+# bisect.log, kept while the patches are the same). The outgoing worktree
+# of the cache keeps the result: one branch per series, the last checked
+# out (branches outgoing/<series>).
+#
 #   PATCHES_OUT=  write the series there instead (make check uses a
 #                 temporary folder, so a check never changes the repo)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-VERSION=${VERSION:-1}
 SRC=$(readlink -f "$(kernel_src)")
 [ -d "$SRC/.git" ] || die "no kernel tree at $SRC: run 'make kernel' first"
-OUT=${PATCHES_OUT:-$TOP/patches/outgoing/v$VERSION}
+OUT_ROOT=${PATCHES_OUT:-$TOP/patches/outgoing}
 WT=$CACHE_DIR/outgoing
-MSG=$TOP/patches/messages
+XFRM_TESTS=tools/testing/selftests/net/xfrm
 MODULE_RS=(xfrm_direct_tx.rs counters.rs decision.rs)
 
-ident=(-c "user.name=$(git config user.name)" -c "user.email=$(git config user.email)")
+# The commits made here are the hand-kept patches' author's, whoever
+# runs this: the output is the same everywhere (make check compares it).
+ident=()
 g() { git -C "$WT" "${ident[@]}" "$@"; }
+set_ident() {
+	local p name email
+	p=$(hand_kept_patches | sed -n 1p)
+	[ -n "$p" ] || die "no hand-kept patch in patches/*/"
+	name=$(git -C "$WT" mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Author: //p')
+	email=$(git -C "$WT" mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Email: //p')
+	ident=(-c "user.name=$name" -c "user.email=$email")
+}
 
-outgoing_lock
-log "preparing $WT at base"
-git -C "$SRC" worktree prune
-[ -d "$WT/.git" ] || [ -f "$WT/.git" ] || git -C "$SRC" worktree add -q --detach "$WT" base
-g am --abort >/dev/null 2>&1 || true
-g checkout -q -f --detach base
-g clean -fdxq
-
-for p in "$TOP"/patches/[0-9]*.patch; do
-	g am -q "$p" || { g am --abort; die "patch ${p#"$TOP"/} does not apply to the base"; }
-done
-
-# The Rust module, in tree.
-mkdir -p "$WT/net/xfrm/direct_tx"
-for f in "${MODULE_RS[@]}"; do cp "$TOP/rust/$f" "$WT/net/xfrm/direct_tx/$f"; done
-cat >"$WT/net/xfrm/direct_tx/Makefile" <<'MK'
-# SPDX-License-Identifier: GPL-2.0
-
-obj-$(CONFIG_XFRM_DIRECT_TX) += xfrm_direct_tx.o
-MK
-python3 - "$WT" <<'PY'
+# edit FILE ANCHOR TEXT [before]: TEXT inserted after (or before) the
+# first ANCHOR line in the worktree's FILE.
+edit() {
+	python3 - "$WT/$1" "$2" "$3" "${4:-after}" <<'PY'
 import sys
-wt = sys.argv[1]
+path, anchor, text, where = sys.argv[1:]
+s = open(path).read()
+if anchor not in s:
+    sys.exit(f"{path}: anchor not found: {anchor!r}")
+s = s.replace(anchor, anchor + text if where == "after" else text + anchor, 1)
+open(path, "w").write(s)
+PY
+}
 
-def edit(path, anchor, text, after=True):
-    p = f"{wt}/{path}"
-    s = open(p).read()
-    if anchor not in s:
-        sys.exit(f"{path}: anchor not found: {anchor!r}")
-    s = s.replace(anchor, anchor + text if after else text + anchor, 1)
-    open(p, "w").write(s)
+# apply_hand_kept DIR: the series' own kernel patches.
+apply_hand_kept() {
+	local p
+	for p in "$1"/0*.patch; do
+		[ -e "$p" ] || continue
+		g am -q "$p" || { g am --abort; die "patch ${p#"$TOP"/} does not apply"; }
+	done
+}
 
-edit("net/xfrm/Kconfig", "config XFRM_IPCOMP\n", """config XFRM_DIRECT_TX
-	tristate "Direct output for IPsec packet offload (Rust)"
+# commit_selftests MESSAGE [FILTER]: selftests/net/xfrm/ as the series
+# has it. FILTER=first: without the hook's tests (direct_tx*), and
+# without what only they need in the Makefile and config fragment.
+commit_selftests() {
+	local d=$WT/$XFRM_TESTS
+	rm -rf "$d"
+	mkdir -p "$d"
+	cp -a "$TOP/selftests/net/xfrm/." "$d/"
+	if [ "${2:-}" = first ]; then
+		rm -f "$d"/direct_tx*
+		sed -i '/direct_tx/d' "$d/Makefile"
+		sed -i '/^CONFIG_\(RUST\|XFRM_DIRECT_TX\)=/d' "$d/config"
+		! grep -rlE 'direct_tx|XDT_|CONFIG_RUST' "$d" ||
+			die "the first series' selftests mention the hook (files above)"
+	fi
+	grep -q '^TARGETS += net/xfrm$' "$WT/tools/testing/selftests/Makefile" ||
+		sed -i 's|^TARGETS += net/tcp_ao$|&\nTARGETS += net/xfrm|' \
+			"$WT/tools/testing/selftests/Makefile"
+	grep -q '^TARGETS += net/xfrm$' "$WT/tools/testing/selftests/Makefile" ||
+		die "could not add net/xfrm to tools/testing/selftests/Makefile"
+	g add -A -f tools/testing/selftests MAINTAINERS
+	g commit -q -s -F "$1"
+}
+
+commit_module() {
+	local f
+	mkdir -p "$WT/net/xfrm/direct_tx"
+	for f in "${MODULE_RS[@]}"; do cp "$TOP/rust/$f" "$WT/net/xfrm/direct_tx/$f"; done
+	cat >"$WT/net/xfrm/direct_tx/Makefile" <<-'MK'
+	# SPDX-License-Identifier: GPL-2.0
+
+	obj-$(CONFIG_XFRM_DIRECT_TX) += xfrm_direct_tx.o
+	MK
+	edit net/xfrm/Kconfig "config XFRM_IPCOMP"$'\n' "config XFRM_DIRECT_TX
+	tristate \"Direct output for IPsec packet offload (Rust)\"
 	depends on RUST && XFRM_OFFLOAD
 	help
 	  Send forwarded tunnel mode packets of packet offload states
@@ -73,76 +115,106 @@ edit("net/xfrm/Kconfig", "config XFRM_IPCOMP\n", """config XFRM_DIRECT_TX
 
 	  If unsure, say N.
 
-""", after=False)
-edit("net/xfrm/Makefile", "obj-$(CONFIG_XFRM_IPCOMP) += xfrm_ipcomp.o\n",
-     "obj-$(CONFIG_XFRM_DIRECT_TX) += direct_tx/\n")
-edit("MAINTAINERS", "XFS FILESYSTEM\n", """XFRM PACKET OFFLOAD DIRECT OUTPUT [RUST]
+" before
+	edit net/xfrm/Makefile 'obj-$(CONFIG_XFRM_IPCOMP) += xfrm_ipcomp.o'$'\n' \
+		'obj-$(CONFIG_XFRM_DIRECT_TX) += direct_tx/'$'\n'
+	edit MAINTAINERS "XFS FILESYSTEM"$'\n' "XFRM PACKET OFFLOAD DIRECT OUTPUT [RUST]
 L:	netdev@vger.kernel.org
 L:	rust-for-linux@vger.kernel.org
 S:	Maintained
 F:	Documentation/networking/xfrm/xfrm_direct_tx.rst
 F:	net/xfrm/direct_tx/
-F:	tools/testing/selftests/net/xfrm/
+F:	$XFRM_TESTS/direct_tx*
 
-""", after=False)
-PY
-g add -A -f net/xfrm MAINTAINERS
-g commit -q -s -F "$MSG/rust-module.txt"
+" before
+	g add -A -f net/xfrm MAINTAINERS
+	g commit -q -s -F "$1"
+}
 
-# Selftests.
-mkdir -p "$WT/tools/testing/selftests/net/xfrm"
-cp -a "$TOP/selftests/net/xfrm/." "$WT/tools/testing/selftests/net/xfrm/"
-sed -i 's|^TARGETS += net/tcp_ao$|&\nTARGETS += net/xfrm|' "$WT/tools/testing/selftests/Makefile"
-grep -q '^TARGETS += net/xfrm$' "$WT/tools/testing/selftests/Makefile" ||
-	die "could not add net/xfrm to tools/testing/selftests/Makefile"
-g add -A -f tools/testing/selftests
-g commit -q -s -F "$MSG/selftests.txt"
+commit_documentation() {
+	cp "$TOP/Documentation/networking/xfrm/xfrm_direct_tx.rst" "$WT/Documentation/networking/xfrm/"
+	sed -i 's|^   xfrm_device$|&\n   xfrm_direct_tx|' "$WT/Documentation/networking/xfrm/index.rst"
+	grep -q '^   xfrm_direct_tx$' "$WT/Documentation/networking/xfrm/index.rst" ||
+		die "could not add xfrm_direct_tx to Documentation/networking/xfrm/index.rst"
+	cat >>"$WT/Documentation/networking/xfrm/xfrm_device.rst" <<-'RST'
 
-# Documentation.
-cp "$TOP/Documentation/networking/xfrm/xfrm_direct_tx.rst" "$WT/Documentation/networking/xfrm/"
-sed -i 's|^   xfrm_device$|&\n   xfrm_direct_tx|' "$WT/Documentation/networking/xfrm/index.rst"
-grep -q '^   xfrm_direct_tx$' "$WT/Documentation/networking/xfrm/index.rst" ||
-	die "could not add xfrm_direct_tx to Documentation/networking/xfrm/index.rst"
-cat >>"$WT/Documentation/networking/xfrm/xfrm_device.rst" <<'RST'
+	A hook that a module can register to take packet offload skbs before
+	the kernel's own output handling, and the module using it, are
+	described in Documentation/networking/xfrm/xfrm_direct_tx.rst.
+	RST
+	g add -A -f Documentation
+	g commit -q -s -F "$1"
+}
 
-A hook that a module can register to take packet offload skbs before
-the kernel's own output handling, and the module using it, are
-described in Documentation/networking/xfrm/xfrm_direct_tx.rst.
-RST
-g add -A -f Documentation
-g commit -q -s -F "$MSG/documentation.txt"
+# get_maintainer PATCHES... -- OPTIONS: addresses, one per line.
+get_maintainer() {
+	(cd "$WT" && ./scripts/get_maintainer.pl --no-git --no-git-fallback --no-rolestats \
+		--no-multiline --separator $'\n' "$@") | grep -v '^$' | sort -u
+}
 
-# The bisect log of `make patches-check` stays while the patches it
-# checked do.
-bisect_log=
-if [ -f "$OUT/bisect.log" ]; then
-	bisect_log=$(cat "$OUT/bisect.log")
-fi
-rm -rf "$OUT"
-mkdir -p "$OUT"
-g format-patch -q --cover-letter --subject-prefix="PATCH net-next v$VERSION" -o "$OUT" base..HEAD
-cover=$(ls "$OUT"/0000-cover-letter.patch)
-python3 - "$cover" "$MSG/cover.txt" <<'PY'
-import sys
-cover, text = sys.argv[1], open(sys.argv[2]).read()
-subject, body = text.split("\n", 1)
-s = open(cover).read()
-s = s.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", body.strip())
-open(cover, "w").write(s)
-PY
+# emit NAME FROM: the commits FROM..HEAD as series NAME, from the
+# worktree as it is now (the files the series adds and its MAINTAINERS
+# entries exist there, for checkpatch and get_maintainer.pl).
+emit() {
+	local name=$1 from=$2 dir=$TOP/patches/$1 out cover p rc=0 bisect_log=
+	local SUBJECT_PREFIX VERSION to cc args=()
+	# shellcheck source=/dev/null
+	. "$dir/series.conf"
+	out=$OUT_ROOT/$name/v$VERSION
+	[ ! -f "$out/bisect.log" ] || bisect_log=$(cat "$out/bisect.log")
+	rm -rf "$out"
+	mkdir -p "$out"
+	g format-patch -q --subject-prefix="$SUBJECT_PREFIX v$VERSION" -o "$out" "$from..HEAD"
+	mapfile -t to < <(get_maintainer --nol --nor "$out"/0*.patch)
+	mapfile -t cc < <(get_maintainer --nom "$out"/0*.patch | grep -vxF -f <(printf '%s\n' "${to[@]}"))
+	for p in "${to[@]}"; do args+=(--to="$p"); done
+	for p in "${cc[@]}"; do args+=(--cc="$p"); done
+	rm -f "$out"/0*.patch
+	g format-patch -q --cover-letter --subject-prefix="$SUBJECT_PREFIX v$VERSION" \
+		"${args[@]}" -o "$out" "$from..HEAD"
+	cover=$out/0000-cover-letter.patch
+	python3 - "$cover" "$dir/cover.txt" <<-'PY'
+	import sys
+	cover, text = sys.argv[1], open(sys.argv[2]).read()
+	subject, body = text.split("\n", 1)
+	s = open(cover).read()
+	s = s.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", body.strip())
+	open(cover, "w").write(s)
+	PY
+	for p in "$out"/0*.patch; do
+		[ "$p" != "$cover" ] || continue
+		echo "== $(basename "$p")"
+		# By its name, so that the log reads the same wherever it is.
+		(cd "$out" && checkpatch_patch "$WT" "$(basename "$p")") || rc=1
+	done >"$out/checkpatch.log" 2>&1
+	grep -E '^(total|== )' "$out/checkpatch.log" | sed "s|^|$name: |" >&2
+	[ "$rc" -eq 0 ] || die "checkpatch found problems: $out/checkpatch.log"
+	if [ -n "$bisect_log" ] &&
+		[ "$(sed -n "s/^# series digest $name: //p" <<<"$bisect_log")" = "$(series_digest "$out")" ]; then
+		echo "$bisect_log" >"$out/bisect.log"
+	fi
+	g branch -q -f "outgoing/$name" HEAD
+	log "$name: $out ($(ls "$out"/0*.patch | wc -l) files, To ${#to[@]}, Cc ${#cc[@]})"
+}
 
-rc=0
-for p in "$OUT"/0*.patch; do
-	[ "$(basename "$p")" != 0000-cover-letter.patch ] || continue
-	echo "== $(basename "$p")"
-	# From the series' own tree, where the added files and the new
-	# MAINTAINERS entry exist.
-	checkpatch_patch "$WT" "$p" || rc=1
-done >"$OUT/checkpatch.log" 2>&1
-grep -E '^(total|== )' "$OUT/checkpatch.log" >&2
-[ "$rc" -eq 0 ] || die "checkpatch found problems: $OUT/checkpatch.log"
-if [ -n "$bisect_log" ] &&
-	[ "$(sed -n 's/^# series digest: //p' <<<"$bisect_log")" = "$(series_digest "$OUT")" ]; then
-	echo "$bisect_log" >"$OUT/bisect.log"
-fi
-log "series: $OUT ($(ls "$OUT"/0*.patch | wc -l) files)"
+outgoing_lock
+log "preparing $WT at base"
+git -C "$SRC" worktree prune
+[ -d "$WT/.git" ] || [ -f "$WT/.git" ] || git -C "$SRC" worktree add -q --detach "$WT" base
+g am --abort >/dev/null 2>&1 || true
+g checkout -q -f --detach base
+g clean -fdxq
+set_ident
+
+S1=$TOP/patches/1-netdevsim S2=$TOP/patches/2-direct-tx
+apply_hand_kept "$S1"
+# The selftests' folder goes to the IPsec entry, with the ipsec.c test.
+edit MAINTAINERS "F:	tools/testing/selftests/net/ipsec.c"$'\n' "F:	$XFRM_TESTS/"$'\n'
+commit_selftests "$S1/selftests.txt" first
+emit 1-netdevsim base
+
+apply_hand_kept "$S2"
+commit_module "$S2/rust-module.txt"
+commit_selftests "$S2/selftests.txt"
+commit_documentation "$S2/documentation.txt"
+emit 2-direct-tx outgoing/1-netdevsim

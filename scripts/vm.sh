@@ -29,8 +29,10 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "usage: $0 [-t SECONDS] [-o OUTDIR] -- COMMAND..."
 
-BUILD=$(kernel_build)
-SRC=$(kernel_src)
+# VM_KERNEL=BUILD_DIR, VM_SRC=TREE: another kernel build and its tree
+# (make patches-check boots the first series alone this way).
+BUILD=${VM_KERNEL:-$(kernel_build)}
+SRC=${VM_SRC:-$(kernel_src)}
 [ -f "$BUILD/arch/x86/boot/bzImage" ] || die "no kernel in $BUILD: run 'make kernel' first"
 command -v vng >/dev/null || die "'vng' (virtme-ng) not found: run 'make deps'"
 command -v qemu-system-x86_64 >/dev/null || die "'qemu-system-x86_64' not found: run 'make deps'"
@@ -57,7 +59,7 @@ VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --me
 # OUTDIR at their host paths; their mount points are made in the root.
 if [ -n "${VM_ROOT:-}" ]; then
 	[ -x "$VM_ROOT/usr/lib/ipsec/charon" ] || die "VM_ROOT=$VM_ROOT is not a guest root: see scripts/guest-root.sh"
-	mods=$CACHE_DIR/guest-modules-${FLAVOUR:-vm}
+	mods=$CACHE_DIR/guest-modules-$(basename "$(readlink -f "$BUILD")")
 	rm -rf "$mods"
 	make -s -C "$BUILD" "${KMAKE_FLAGS[@]}" INSTALL_MOD_PATH="$mods" modules_install ||
 		die "installing the kernel's modules for the guest root failed"

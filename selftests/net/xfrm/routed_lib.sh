@@ -70,9 +70,12 @@ NSIM_SYS=/sys/bus/netdevsim
 NSIM_GW_ID=
 NSIM_NE_ID=
 
-# Path to the direct output module (.ko) or its name for modprobe.
-XDT_MODULE=${XDT_MODULE:-xfrm_direct_tx}
-XDT_CREF_MODULE=${XDT_CREF_MODULE:-xfrm_direct_tx_cref}
+# Sizes of the floods and flows; XFRM_LONG=1 selects the long versions.
+if [ "${XFRM_LONG:-0}" = 1 ]; then
+	FLOOD_COUNT=${FLOOD_COUNT:-10000} LONG_FLOW_MB=${LONG_FLOW_MB:-100}
+else
+	FLOOD_COUNT=${FLOOD_COUNT:-1000} LONG_FLOW_MB=${LONG_FLOW_MB:-10}
+fi
 
 # at_least WHAT GOT MIN / at_most WHAT GOT MAX: a check that says why.
 at_least() {
@@ -371,46 +374,6 @@ nsim_sa_packets() {
 	sed -n "s/^packet sa $2 spi=$spi .* packets=\([0-9]*\) .*/\1/p" "$f" 2>/dev/null | head -n1
 }
 
-# module_load NAME|PATH [PARAMS...]: returns $KSFT_SKIP, saying so, when
-# the module is not there at all (not built, or a kernel without it);
-# any other failure to load is a failure.
-module_load() {
-	local m=$1 out
-	shift
-	module_available "$m" || return
-	if [ -f "$m" ]; then
-		out=$(insmod "$m" "$@" 2>&1)
-	else
-		out=$(modprobe "$m" "$@" 2>&1)
-	fi || { echo "# FAILED: loading $m $*: $out"; return 1; }
-}
-
-# module_available NAME|PATH: as module_load, without loading it.
-module_available() {
-	[ -f "$1" ] || modprobe -q -n "$1" 2>/dev/null && return 0
-	echo "# SKIP: module $1 not found"
-	return "$KSFT_SKIP"
-}
-
-module_unload() {
-	local name
-	name=$(basename "$1" .ko)
-	! grep -q "^$name " /proc/modules || rmmod "$name"
-}
-
-# Neither hook module loaded: a case starts from the base kernel.
-modules_unload() {
-	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
-}
-
-# hook_counter MODULE NAME: a counter of the direct output module.
-hook_counter() {
-	local name
-	name=$(basename "$1" .ko)
-	sed -n "s/^$2 //p" "/sys/kernel/debug/$name/counters" 2>/dev/null
-}
-
 # nsim_port_counter ID NAME: a port counter of the emulation.
 nsim_port_counter() {
 	sed -n "s/.* $2=\([0-9]*\).*/\1/p" \
@@ -477,36 +440,58 @@ kmemleak_check() {
 	return 1
 }
 
-# check_hook_path MODULE NEIGH NIC PEER PING...: PING (a command sending
+# PATH_COUNTERS: counters of the output path under test, each a
+# "NAME=COMMAND" that prints it, which rise by one per packet the gateway
+# hands the offload device. None for the kernel's own path; a test that
+# puts another path in front of it lists that path's counters.
+PATH_COUNTERS=()
+
+# path_snapshot: the values of PATH_COUNTERS, space separated.
+path_snapshot() {
+	local c out=
+	for c in "${PATH_COUNTERS[@]}"; do
+		out+="$(eval "${c#*=}") "
+	done
+	echo "$out"
+}
+
+# path_rose SNAPSHOT CHECK N: each of PATH_COUNTERS rose from SNAPSHOT by
+# exactly (CHECK exactly) or at least (at_least) N.
+path_rose() {
+	local -a before
+	local c i=0 now
+	read -r -a before <<<"$1"
+	for c in "${PATH_COUNTERS[@]}"; do
+		now=$(eval "${c#*=}")
+		"$2" "${c%%=*}" $((${now:-0} - ${before[i]:-0})) "$3" || return 1
+		i=$((i + 1))
+	done
+}
+
+# check_offload_path NEIGH NIC PEER PING...: PING (a command sending
 # PING_COUNT requests, which fails unless every reply came back) gets
 # every answer. NEIGH, NIC and PEER are shell code that print the
 # gateway's neighbour entry for the inner destination, the packets of the
 # NIC's out SA and of the peer's in SA. Afterwards there is no neighbour
-# entry, and the NIC's SA and the peer's SA each rose by exactly
-# PING_COUNT, and so did MODULE's direct counter; with MODULE empty (no
-# module: the kernel's own direct output) no module counter is read.
-# NIC_COUNT_OPTIONAL=1: a NIC whose driver reports no SA counts (0
-# throughout) is not held to them.
-check_hook_path() {
-	local m=$1 neigh_cmd=$2 nic_cmd=$3 peer_cmd=$4 ret
-	local direct0= direct1= tx0 tx1 peer0 peer1 neigh
-	shift 4
-	[ -z "$m" ] || direct0=$(hook_counter "$m" direct)
+# entry, and the NIC's SA, the peer's SA and each of PATH_COUNTERS rose by
+# exactly PING_COUNT. NIC_COUNT_OPTIONAL=1: a NIC whose driver reports no
+# SA counts (0 throughout) is not held to them.
+check_offload_path() {
+	local neigh_cmd=$1 nic_cmd=$2 peer_cmd=$3 ret path0 tx0 tx1 peer0 peer1 neigh
+	shift 3
+	path0=$(path_snapshot)
 	tx0=$(eval "$nic_cmd")
 	peer0=$(eval "$peer_cmd")
 	run "$@" >/dev/null
 	ret=$?
-	[ -z "$m" ] || direct1=$(hook_counter "$m" direct)
 	tx1=$(eval "$nic_cmd")
 	peer1=$(eval "$peer_cmd")
 	neigh=$(eval "$neigh_cmd")
-	echo "# ${m:+direct: $direct0 -> $direct1, }NIC SA tx: $tx0 -> $tx1," \
-		"peer decrypted: $peer0 -> $peer1"
+	[ -z "${PATH_COUNTERS[*]}" ] || echo "# path counters: $path0-> $(path_snapshot)"
+	echo "# NIC SA tx: $tx0 -> $tx1, peer decrypted: $peer0 -> $peer1"
 	[ $ret -eq 0 ] || { echo "# FAILED: not every request was answered"; return 1; }
 	[ -z "$neigh" ] || { echo "# FAILED: the gateway has a neighbour entry: $neigh"; return 1; }
-	if [ -n "$m" ]; then
-		exactly "module direct counter" $((direct1 - direct0)) "$PING_COUNT" || return 1
-	fi
+	path_rose "$path0" exactly "$PING_COUNT" || return 1
 	exactly "peer in SA packets" $((peer1 - peer0)) "$PING_COUNT" || return 1
 	[ "${NIC_COUNT_OPTIONAL:-0}" = 1 ] && [ "${tx1:-0}" = 0 ] && return 0
 	exactly "NIC out SA packets" $((tx1 - tx0)) "$PING_COUNT"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# routed_hosts.sh, the two-host test, against a stand-in: this host's
+# direct_tx_hosts.sh, the two-host test, against a stand-in: this host's
 # offload port is a netdevsim port in the initial namespace, and the
 # "remote host" is namespace xdt-remote with the linked netdevsim port
 # (REMOTE_TYPE=netns). Checks the two-host test itself on any machine.
@@ -52,4 +52,4 @@ if ! stand_in_create; then
 fi
 NETIF=xdt-p0 LOCAL_V4=192.168.101.10 REMOTE_V4=192.168.101.11 \
 	REMOTE_NETIF=xdt-p0 REMOTE_TYPE=netns REMOTE_ARGS=xdt-remote \
-	"$lib_dir/routed_hosts.sh"
+	"$lib_dir/direct_tx_hosts.sh"

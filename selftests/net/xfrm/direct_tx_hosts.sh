@@ -25,6 +25,7 @@
 
 lib_dir=$(dirname "$(readlink -f "$0")")
 source "$lib_dir/routed_lib.sh"
+source "$lib_dir/direct_tx_lib.sh"
 
 # The environment wins over net.config.
 [ -n "${NETIF:-}" ] || [ ! -f "$lib_dir/net.config" ] || source "$lib_dir/net.config"
@@ -210,7 +211,7 @@ case_bug() {
 case_no_module() {
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
-	NIC_COUNT_OPTIONAL=1 check_hook_path "" local_neigh local_sent remote_decrypted \
+	NIC_COUNT_OPTIONAL=1 check_offload_path local_neigh local_sent remote_decrypted \
 		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
 		-I 16.0.0.1 48.0.0.1
 }
@@ -220,13 +221,12 @@ case_no_module() {
 # netdevsim); one that does not is not held to them.
 case_fixed() {
 	hosts_setup || return 1
-	module_load "$XDT_MODULE" || return
-	NIC_COUNT_OPTIONAL=1 check_hook_path "$XDT_MODULE" local_neigh local_sent \
-		remote_decrypted \
+	hook_load "$XDT_MODULE" || return
+	NIC_COUNT_OPTIONAL=1 check_offload_path local_neigh local_sent remote_decrypted \
 		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
 		-I 16.0.0.1 48.0.0.1
 	local ret=$?
-	module_unload "$XDT_MODULE"
+	modules_unload
 	return $ret
 }
 

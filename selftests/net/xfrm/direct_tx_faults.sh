@@ -7,7 +7,9 @@
 # traffic resumes through the hook, that the counters add up, and that the
 # kernel logged no oops, WARN, KASAN, lockdep or refcount report.
 
-source "$(dirname "$(readlink -f "$0")")/routed_lib.sh"
+lib_dir=$(dirname "$(readlink -f "$0")")
+source "$lib_dir/routed_lib.sh"
+source "$lib_dir/direct_tx_lib.sh"
 
 FLOOD_SECONDS=${FLOOD_SECONDS:-20}
 FLOOD_INTERVAL=${FLOOD_INTERVAL:-0.01}
@@ -16,7 +18,7 @@ GW_OFFLOAD="offload packet dev p0"
 
 cleanup() {
 	[ -z "${FLOOD_PID:-}" ] || kill "$FLOOD_PID" 2>/dev/null
-	module_unload "$XDT_MODULE"
+	modules_unload
 	topo_cleanup
 }
 trap cleanup EXIT
@@ -26,7 +28,7 @@ setup() {
 	topo_create || return
 	prime_peer_neigh || { echo "# FAILED: no neighbour on the ciphered segment"; return 1; }
 	xfrm_setup "$GW_OFFLOAD" || return 1
-	module_load "$XDT_MODULE" || return
+	hook_load "$XDT_MODULE" || return
 	klog_mark
 }
 
@@ -58,7 +60,7 @@ check_resumed() {
 	local tx ne
 	# Entries the stock path made while the hook was away do not count.
 	ip -n "$GW" neigh flush dev p0 to 48.0.0.1
-	check_hook_path "$XDT_MODULE" "gw_neigh p0 48.0.0.1" \
+	check_offload_path "gw_neigh p0 48.0.0.1" \
 		"nsim_sa_packets $NSIM_GW_ID out $SPI_OUT" \
 		"xfrm_packets $NE $GW_ADDR $NE_ADDR $SPI_OUT" \
 		ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
@@ -122,7 +124,7 @@ case_module_reload() {
 	for i in $(seq "$cycles"); do
 		module_unload "$XDT_MODULE" || { echo "# FAILED: unload $i"; return 1; }
 		sleep 0.2
-		module_load "$XDT_MODULE" || { echo "# FAILED: load $i"; return 1; }
+		hook_load "$XDT_MODULE" || { echo "# FAILED: load $i"; return 1; }
 		sleep 0.2
 	done
 	echo "# $cycles unload/load cycles under the flood"
