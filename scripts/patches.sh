@@ -181,12 +181,14 @@ emit() {
 	s = s.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", body.strip())
 	open(cover, "w").write(s)
 	PY
+	# From the series' tree, where checkpatch looks commit ids up; the
+	# log names each patch by its file name, wherever the series is.
 	for p in "$out"/0*.patch; do
 		[ "$p" != "$cover" ] || continue
 		echo "== $(basename "$p")"
-		# By its name, so that the log reads the same wherever it is.
-		(cd "$out" && checkpatch_patch "$WT" "$(basename "$p")") || rc=1
-	done >"$out/checkpatch.log" 2>&1
+		(cd "$WT" && checkpatch_patch "$WT" "$p") || echo "checkpatch: FAILED"
+	done 2>&1 | sed "s|$out/||" >"$out/checkpatch.log"
+	! grep -q '^checkpatch: FAILED$' "$out/checkpatch.log" || rc=1
 	grep -E '^(total|== )' "$out/checkpatch.log" | sed "s|^|$name: |" >&2
 	[ "$rc" -eq 0 ] || die "checkpatch found problems: $out/checkpatch.log"
 	if [ -n "$bisect_log" ] &&
