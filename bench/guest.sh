@@ -21,6 +21,7 @@ PARTS=${BENCH_PARTS:-macro micro profile}
 CALLS=${BENCH_CALLS:-20000}
 export XDT_MODULE=$RUST_KO XDT_CREF_MODULE=$CREF_KO
 source "$SELFTEST_DIR/routed_lib.sh"
+source "$SELFTEST_DIR/direct_tx_lib.sh"
 trap topo_cleanup EXIT
 debugfs_mount
 # The test kernel tracks every allocation for kmemleak (make check's leak

@@ -13,6 +13,7 @@
 SELFTEST_DIR=$1
 export XDT_MODULE=$2
 source "$SELFTEST_DIR/routed_lib.sh"
+source "$SELFTEST_DIR/direct_tx_lib.sh"
 PING_COUNT=5
 IKE=${IKE:-0}
 
