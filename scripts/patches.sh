@@ -164,13 +164,13 @@ emit() {
 	[ ! -f "$out/bisect.log" ] || bisect_log=$(cat "$out/bisect.log")
 	rm -rf "$out"
 	mkdir -p "$out"
-	g format-patch -q --subject-prefix="$SUBJECT_PREFIX v$VERSION" -o "$out" "$from..HEAD"
+	g format-patch -q --no-signature --subject-prefix="$SUBJECT_PREFIX v$VERSION" -o "$out" "$from..HEAD"
 	mapfile -t to < <(get_maintainer --nol --nor "$out"/0*.patch)
 	mapfile -t cc < <(get_maintainer --nom "$out"/0*.patch | grep -vxF -f <(printf '%s\n' "${to[@]}"))
 	for p in "${to[@]}"; do args+=(--to="$p"); done
 	for p in "${cc[@]}"; do args+=(--cc="$p"); done
 	rm -f "$out"/0*.patch
-	g format-patch -q --cover-letter --subject-prefix="$SUBJECT_PREFIX v$VERSION" \
+	g format-patch -q --no-signature --cover-letter --subject-prefix="$SUBJECT_PREFIX v$VERSION" \
 		"${args[@]}" -o "$out" "$from..HEAD"
 	cover=$out/0000-cover-letter.patch
 	python3 - "$cover" "$dir/cover.txt" <<-'PY'
