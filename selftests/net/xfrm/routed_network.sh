@@ -267,7 +267,10 @@ case_long_flow() {
 		"NE decrypted $ne0 -> $ne1"
 	exactly "bytes received" "$bytes" $((mb * 1024 * 1024)) || return 1
 	at_least "TCP packets the NIC sent" $((tx1 - tx0)) $((mb * 1024 * 1024 / 1500)) || return 1
-	exactly "TCP packets NE decrypted" $((ne1 - ne0)) $((tx1 - tx0)) || return 1
+	# Not exact: a TCP burst can overrun the peer's receive backlog, and
+	# TCP retransmits what was lost (seen: 339 of 7953 in one run).
+	at_least "TCP packets NE decrypted" $((ne1 - ne0)) $((mb * 1024 * 1024 / 1500)) || return 1
+	at_most "TCP packets NE decrypted" $((ne1 - ne0)) $((tx1 - tx0)) || return 1
 	# GSO: one skb handed to the device may be many packets on the wire.
 	path_rose "$path0" at_least 1
 }
