@@ -61,12 +61,12 @@ demo: module
 patches: kernel
 	@$(S)/patches.sh
 
-## dev-tree      a kernel tree with both series as branches, to edit the kernel C in
+## dev-tree      a kernel tree with the series as branches, to edit the kernel C in
 dev-tree: kernel
 	@$(S)/dev-tree.sh
 
-## patches-check every prefix of both series builds, the in-tree module enabled
-##               once it exists; series 1 alone boots and passes its selftests
+## patches-check every prefix of the series builds, the in-tree module enabled
+##               once it exists; series 0+1 (no hook) boot and pass their selftests
 ##               (own build folder; first run ~35 min)
 patches-check: kernel
 	@$(S)/patches-check.sh

@@ -147,11 +147,11 @@ impl Hook {
         mut skb: Skb,
         l2: L2,
     ) -> c_int {
-        if skb.pop_xfrm_dst().is_err() {
+        let Ok(family) = skb.pop_xfrm_dst() else {
             return self.drop(skb, x, Failure::NoRoute);
-        }
+        };
         skb.reset_ct();
-        let mut skb = match skb.local_out(x.net(), sk) {
+        let mut skb = match skb.local_out(x.net(), sk, family) {
             LocalOut::Continue(skb) => skb,
             LocalOut::Consumed(ret) => {
                 self.counters.inc(Counter::LocalOutConsumed);

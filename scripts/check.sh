@@ -104,7 +104,7 @@ phase_checkpatch() {
 	gate "docs: rst parses, kernel-doc clean on the hook API" "$OUT/docs.log" run_docs
 	gate "checkpatch.pl --strict patches/*/ bench/" "$OUT/checkpatch.log" run_checkpatch
 	rm -rf "$OUT/outgoing"
-	gate "make patches: both series apply to the base, checkpatch --strict clean" \
+	gate "make patches: the series apply to the base, checkpatch --strict clean" \
 		"$OUT/patches.log" env PATCHES_OUT="$OUT/outgoing" "$TOP/scripts/patches.sh" || return 0
 	gate "patches/outgoing/ is what make patches makes of patches/" "$OUT/outgoing.log" \
 		outgoing_diff "$TOP/patches/outgoing" "$OUT/outgoing"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `make patches-check`: the outgoing series are bisectable, and the first
-# stands on its own. Every prefix of the two builds (vmlinux and
-# modules), with the in-tree Rust module enabled (CONFIG_XFRM_DIRECT_TX=m)
-# from the patch that adds it on. The kernel of the first series alone
-# (base + 1-netdevsim) then boots and passes that series' selftests,
-# TARGETS=net/xfrm from its own tree, on the guest root.
+# `make patches-check`: the outgoing series are bisectable, and the
+# netdevsim series stands without the hook. Every prefix of the series
+# builds (vmlinux and modules), with the in-tree Rust module enabled
+# (CONFIG_XFRM_DIRECT_TX=m) from the patch that adds it on. The kernel of
+# the net fix and the netdevsim series (base + 0-cross-family +
+# 1-netdevsim, no hook, no Rust) then boots and passes that series'
+# selftests, TARGETS=net/xfrm from its own tree, on the guest root.
 #
 # It regenerates the series (as `make patches` does, into a temporary
 # folder) in the outgoing worktree of the cache, then checks out each
@@ -62,18 +63,18 @@ first_series_selftests() {
 	start=$(date +%s)
 	rm -rf "$out"
 	if ! root=$("$TOP/scripts/guest-root.sh" 2>"$LOGDIR/guest-root.log"); then
-		echo "not ok $n first series alone: selftests # no guest root (log: $LOGDIR/guest-root.log)"
+		echo "not ok $n netdevsim series, no hook: selftests # no guest root (log: $LOGDIR/guest-root.log)"
 		return 1
 	fi
 	if VM_ROOT=$root VM_KERNEL=$BUILD VM_SRC=$WT "$TOP/scripts/vm.sh" -t 2400 -o "$out" -- \
 		make -s -C "$WT/tools/testing/selftests" TARGETS=net/xfrm run_tests \
 		>"$LOGDIR/first-series.log" 2>&1 &&
 		! grep -q '^# not ok ' "$out/out.log"; then
-		echo "ok $n first series alone: boots, its selftests pass" \
+		echo "ok $n netdevsim series, no hook: boots, its selftests pass" \
 			"($(grep -c '^# ok ' "$out/out.log") cases," \
 			"$(grep -c '^# ok .*# SKIP' "$out/out.log") skipped) # $(($(date +%s) - start))s"
 	else
-		echo "not ok $n first series alone: boots, its selftests pass # log: $out/out.log"
+		echo "not ok $n netdevsim series, no hook: boots, its selftests pass # log: $out/out.log"
 		grep -E '^# not ok |^not ok ' "$out/out.log" 2>/dev/null | sed 's/^/# /'
 		tail -n 5 "$LOGDIR/first-series.log" | sed 's/^/# /'
 		return 1

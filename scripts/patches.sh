@@ -2,6 +2,8 @@
 # `make patches`: the netdev series, from the project's sources.
 #
 # patches/<N-name>/ is one series, applied in the order of N:
+#   0-cross-family [PATCH net]          the fix for cross-family packet
+#                 offload tunnels (one patch, no cover letter)
 #   1-netdevsim   [PATCH net-next]      the netdevsim packet offload
 #                 emulation, and the selftests that need nothing else
 #   2-direct-tx   [RFC PATCH net-next]  the xfrm output hook, the Rust
@@ -9,7 +11,8 @@
 #                 documentation
 # Each holds its hand-kept kernel patches (0*.patch, exported from a
 # kernel tree by scripts/export-patches.sh), series.conf (subject prefix,
-# version), cover.txt and the messages of the patches made here from the
+# version), cover.txt (none for a single patch) and the messages of the
+# patches made here from the
 # repository: selftests from selftests/ (series 1: all but direct_tx*),
 # the Rust module from rust/ (in tree under net/xfrm/direct_tx/),
 # Documentation/.
@@ -170,10 +173,11 @@ emit() {
 	for p in "${to[@]}"; do args+=(--to="$p"); done
 	for p in "${cc[@]}"; do args+=(--cc="$p"); done
 	rm -f "$out"/0*.patch
-	g format-patch -q --no-signature --cover-letter --subject-prefix="$SUBJECT_PREFIX v$VERSION" \
-		"${args[@]}" -o "$out" "$from..HEAD"
 	cover=$out/0000-cover-letter.patch
-	python3 - "$cover" "$dir/cover.txt" <<-'PY'
+	[ -f "$dir/cover.txt" ] && args+=(--cover-letter)
+	g format-patch -q --no-signature --subject-prefix="$SUBJECT_PREFIX v$VERSION" \
+		"${args[@]}" -o "$out" "$from..HEAD"
+	[ ! -f "$dir/cover.txt" ] || python3 - "$cover" "$dir/cover.txt" <<-'PY'
 	import sys
 	cover, text = sys.argv[1], open(sys.argv[2]).read()
 	subject, body = text.split("\n", 1)
@@ -208,12 +212,15 @@ g checkout -q -f --detach base
 g clean -fdxq
 set_ident
 
-S1=$TOP/patches/1-netdevsim S2=$TOP/patches/2-direct-tx
+S0=$TOP/patches/0-cross-family S1=$TOP/patches/1-netdevsim S2=$TOP/patches/2-direct-tx
+apply_hand_kept "$S0"
+emit 0-cross-family base
+
 apply_hand_kept "$S1"
 # The selftests' folder goes to the IPsec entry, with the ipsec.c test.
 edit MAINTAINERS "F:	tools/testing/selftests/net/ipsec.c"$'\n' "F:	$XFRM_TESTS/"$'\n'
 commit_selftests "$S1/selftests.txt" first
-emit 1-netdevsim base
+emit 1-netdevsim outgoing/0-cross-family
 
 apply_hand_kept "$S2"
 commit_module "$S2/rust-module.txt"

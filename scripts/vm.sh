@@ -31,9 +31,22 @@ done
 
 # VM_KERNEL=BUILD_DIR, VM_SRC=TREE: another kernel build and its tree
 # (make patches-check boots the first series alone this way).
+# VM_PACKAGE=DIR: a packaged kernel instead, a linux-image .deb unpacked
+# there (dpkg -x): its boot/vmlinuz-* with its own modules, on VM_ROOT
+# (make deb checks its packages this way).
 BUILD=${VM_KERNEL:-$(kernel_build)}
 SRC=${VM_SRC:-$(kernel_src)}
-[ -f "$BUILD/arch/x86/boot/bzImage" ] || die "no kernel in $BUILD: run 'make kernel' first"
+if [ -n "${VM_PACKAGE:-}" ]; then
+	[ -n "${VM_ROOT:-}" ] || die "VM_PACKAGE needs VM_ROOT (scripts/guest-root.sh)"
+	IMAGE=$(find "$VM_PACKAGE/boot" -maxdepth 1 -name 'vmlinuz-*' 2>/dev/null | sort | sed -n 1p)
+	[ -n "$IMAGE" ] || die "no boot/vmlinuz-* in VM_PACKAGE=$VM_PACKAGE"
+	PACKAGE_MODULES=$VM_PACKAGE/usr/lib/modules
+	[ -d "$PACKAGE_MODULES" ] || PACKAGE_MODULES=$VM_PACKAGE/lib/modules
+	[ -d "$PACKAGE_MODULES" ] || die "no lib/modules in VM_PACKAGE=$VM_PACKAGE"
+else
+	[ -f "$BUILD/arch/x86/boot/bzImage" ] || die "no kernel in $BUILD: run 'make kernel' first"
+	IMAGE=$(readlink -f "$BUILD")
+fi
 command -v vng >/dev/null || die "'vng' (virtme-ng) not found: run 'make deps'"
 command -v qemu-system-x86_64 >/dev/null || die "'qemu-system-x86_64' not found: run 'make deps'"
 
@@ -51,7 +64,7 @@ CONSOLE=$OUTDIR/console.log
 # it once in four debug boots on 6.12 (do_raw_spin_lock from
 # handle_edge_irq, under identify_cpu). The code is unchanged in 7.3, so
 # guests run with 4-level paging.
-VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
+VNG=(vng --run "$IMAGE" --user root --cpus "${VM_CPUS:-2}" --memory "${VM_MEMORY:-3G}"
 	--append no5lvl --verbose)
 # VM_ROOT=DIR (scripts/guest-root.sh): the guest boots on that root instead
 # of the host's. It sees the kernel's modules (installed for it into the
@@ -59,11 +72,16 @@ VNG=(vng --run "$(readlink -f "$BUILD")" --user root --cpus "${VM_CPUS:-2}" --me
 # OUTDIR at their host paths; their mount points are made in the root.
 if [ -n "${VM_ROOT:-}" ]; then
 	[ -x "$VM_ROOT/usr/lib/ipsec/charon" ] || die "VM_ROOT=$VM_ROOT is not a guest root: see scripts/guest-root.sh"
-	mods=$CACHE_DIR/guest-modules-$(basename "$(readlink -f "$BUILD")")
-	rm -rf "$mods"
-	make -s -C "$BUILD" "${KMAKE_FLAGS[@]}" INSTALL_MOD_PATH="$mods" modules_install ||
-		die "installing the kernel's modules for the guest root failed"
-	VNG+=(--root "$VM_ROOT" --rodir "/usr/lib/modules=$mods/lib/modules")
+	if [ -n "${VM_PACKAGE:-}" ]; then
+		mods=$PACKAGE_MODULES
+	else
+		mods=$CACHE_DIR/guest-modules-$(basename "$(readlink -f "$BUILD")")
+		rm -rf "$mods"
+		make -s -C "$BUILD" "${KMAKE_FLAGS[@]}" INSTALL_MOD_PATH="$mods" modules_install ||
+			die "installing the kernel's modules for the guest root failed"
+		mods=$mods/lib/modules
+	fi
+	VNG+=(--root "$VM_ROOT" --rodir "/usr/lib/modules=$mods")
 	for dir in $(readlink -f "$TOP" "$(module_dir)" "$PWD" | sort -u); do
 		mkdir -p "$VM_ROOT/$dir"
 		VNG+=(--rodir "$dir=$dir")
@@ -124,7 +142,7 @@ GUEST+=" dmesg > $(printf %q "$OUTDIR/dmesg.log");"
 GUEST+=" echo \$rc > $(printf %q "$OUTDIR/rc")"
 rm -f "$OUTDIR/rc" "$OUTDIR/dmesg.log"
 : >"$OUTDIR/out.log"
-log "booting $(basename "$(readlink -f "$BUILD")") (${ACCEL[*]:-kvm}, limit ${TIMEOUT}s)"
+log "booting $(basename "$IMAGE") (${ACCEL[*]:-kvm}, limit ${TIMEOUT}s)"
 tail -n +1 -F "$OUTDIR/out.log" 2>/dev/null &
 tail_pid=$!
 set +e

@@ -100,6 +100,8 @@ static bool cref_next_hop(struct sk_buff *skb, char *ha)
 static int cref_direct_output(struct sock *sk, struct xfrm_state *x,
 			      struct sk_buff *skb, const char *ha)
 {
+	/* The device encapsulates: the packet keeps the bundle's family. */
+	const struct dst_ops *inner_ops = skb_dst(skb)->ops;
 	struct net *net = xs_net(x);
 	struct net_device *dev;
 	struct dst_entry *dst;
@@ -114,7 +116,7 @@ static int cref_direct_output(struct sock *sk, struct xfrm_state *x,
 	skb_dst_set(skb, dst);
 	nf_reset_ct(skb);
 
-	err = skb_dst(skb)->ops->local_out(net, sk, skb);
+	err = inner_ops->local_out(net, sk, skb);
 	if (unlikely(err != 1)) {
 		cref_inc(CREF_LOCAL_OUT_CONSUMED);
 		return err;

@@ -86,9 +86,19 @@ hosts_cleanup() {
 		ip xfrm state delete src $REMOTE_V4 dst $LOCAL_V4 proto esp spi $SPI_IN
 		ip xfrm state delete src $LOCAL_V4 dst $REMOTE_V4 proto esp spi $SPI_OUT
 		ip link del xdt-net48; ip link del xdt-mgmt" 2>/dev/null
-	module_unload "$XDT_MODULE"
+	[ "${XDT_PRELOADED:-0}" = 1 ] || module_unload "$XDT_MODULE"
 }
 trap 'hosts_cleanup; sysctls_restore' EXIT
+
+# A module this host was already running stays loaded, as it was: the
+# cases that need it unloaded or reloaded skip, and nothing unloads it.
+XDT_PRELOADED=0
+! grep -q "^$(basename "$XDT_MODULE" .ko) " /proc/modules || XDT_PRELOADED=1
+module_ours() {
+	[ "$XDT_PRELOADED" = 0 ] && return 0
+	echo "# SKIP: $(basename "$XDT_MODULE" .ko) was loaded before the test, which leaves it alone"
+	return "$KSFT_SKIP"
+}
 
 # This host: xdt-ns0 (16.0.0.1) behind a veth, and IPSEC-GW's SAs and
 # policies offloaded to NETIF; 48.0.0.0/8 is routed to a dummy, as
@@ -189,6 +199,7 @@ local_neigh() {
 # packet through the stock path, as kernels before 6.14 did.
 case_bug() {
 	local neigh ret=0
+	module_ours || return
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
 	module_load "$XDT_MODULE" stock_path=1 || return
@@ -209,6 +220,7 @@ case_bug() {
 
 # No module: the kernel's own direct output reaches the routed network.
 case_no_module() {
+	module_ours || return
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
 	NIC_COUNT_OPTIONAL=1 check_offload_path local_neigh local_sent remote_decrypted \
@@ -221,12 +233,17 @@ case_no_module() {
 # netdevsim); one that does not is not held to them.
 case_fixed() {
 	hosts_setup || return 1
-	hook_load "$XDT_MODULE" || return
+	if [ "$XDT_PRELOADED" = 1 ]; then
+		PATH_COUNTERS=("$(basename "$XDT_MODULE" .ko) direct=hook_counter $XDT_MODULE direct")
+	else
+		hook_load "$XDT_MODULE" || return
+	fi
 	NIC_COUNT_OPTIONAL=1 check_offload_path local_neigh local_sent remote_decrypted \
 		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
 		-I 16.0.0.1 48.0.0.1
 	local ret=$?
-	modules_unload
+	PATH_COUNTERS=()
+	[ "${XDT_PRELOADED:-0}" = 1 ] || module_unload "$XDT_MODULE"
 	return $ret
 }
 
