@@ -149,9 +149,12 @@ commit_documentation() {
 	g commit -q -s -F "$1"
 }
 
-# get_maintainer PATCHES... -- OPTIONS: addresses, one per line.
+# get_maintainer PATCHES... -- OPTIONS: addresses, one per line. The base
+# tree has no upstream history, so the authors of the commits a Fixes:
+# tag names cannot be looked up (--no-fixes): series.conf lists them
+# (FIXES_CC).
 get_maintainer() {
-	(cd "$WT" && ./scripts/get_maintainer.pl --no-git --no-git-fallback --no-rolestats \
+	(cd "$WT" && ./scripts/get_maintainer.pl --no-git --no-git-fallback --no-fixes --no-rolestats \
 		--no-multiline --separator $'\n' "$@") | grep -v '^$' | sort -u
 }
 
@@ -160,7 +163,7 @@ get_maintainer() {
 # entries exist there, for checkpatch and get_maintainer.pl).
 emit() {
 	local name=$1 from=$2 dir=$TOP/patches/$1 out cover p rc=0 bisect_log=
-	local SUBJECT_PREFIX VERSION to cc args=()
+	local SUBJECT_PREFIX VERSION FIXES_CC=() to cc args=()
 	# shellcheck source=/dev/null
 	. "$dir/series.conf"
 	out=$OUT_ROOT/$name/v$VERSION
@@ -169,7 +172,8 @@ emit() {
 	mkdir -p "$out"
 	g format-patch -q --no-signature --subject-prefix="$SUBJECT_PREFIX v$VERSION" -o "$out" "$from..HEAD"
 	mapfile -t to < <(get_maintainer --nol --nor "$out"/0*.patch)
-	mapfile -t cc < <(get_maintainer --nom "$out"/0*.patch | grep -vxF -f <(printf '%s\n' "${to[@]}"))
+	mapfile -t cc < <({ get_maintainer --nom "$out"/0*.patch; printf '%s\n' "${FIXES_CC[@]}"; } |
+		grep -v '^$' | grep -vxF -f <(printf '%s\n' "${to[@]}") | sort -u)
 	for p in "${to[@]}"; do args+=(--to="$p"); done
 	for p in "${cc[@]}"; do args+=(--cc="$p"); done
 	rm -f "$out"/0*.patch

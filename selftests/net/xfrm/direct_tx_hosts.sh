@@ -96,7 +96,8 @@ XDT_PRELOADED=0
 ! grep -q "^$(basename "$XDT_MODULE" .ko) " /proc/modules || XDT_PRELOADED=1
 module_ours() {
 	[ "$XDT_PRELOADED" = 0 ] && return 0
-	echo "# SKIP: $(basename "$XDT_MODULE" .ko) was loaded before the test, which leaves it alone"
+	echo "# SKIP: $(basename "$XDT_MODULE" .ko) was loaded before the test;" \
+		"the test leaves it alone"
 	return "$KSFT_SKIP"
 }
 
@@ -234,7 +235,7 @@ case_no_module() {
 case_fixed() {
 	hosts_setup || return 1
 	if [ "$XDT_PRELOADED" = 1 ]; then
-		PATH_COUNTERS=("$(basename "$XDT_MODULE" .ko) direct=hook_counter $XDT_MODULE direct")
+		hook_counts "$XDT_MODULE"
 	else
 		hook_load "$XDT_MODULE" || return
 	fi

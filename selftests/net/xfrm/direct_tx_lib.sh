@@ -49,11 +49,16 @@ hook_counter() {
 	sed -n "s/^$2 //p" "/sys/kernel/debug/$name/counters" 2>/dev/null
 }
 
-# hook_load MODULE [PARAMS...]: MODULE loaded, and its direct counter a
-# path counter: every packet the NIC's out SA sends went through the hook.
+# hook_counts MODULE: MODULE's direct counter a path counter: every
+# packet the NIC's out SA sends goes through the hook.
+hook_counts() {
+	PATH_COUNTERS=("$(basename "$1" .ko) direct=hook_counter $1 direct")
+}
+
+# hook_load MODULE [PARAMS...]: MODULE loaded, and counted (hook_counts).
 hook_load() {
 	module_load "$@" || return
-	PATH_COUNTERS=("$(basename "$1" .ko) direct=hook_counter $1 direct")
+	hook_counts "$1"
 }
 
 # with_hook MODULE CASE [ARGS...]: a case of the routed network tests with
