@@ -3,7 +3,7 @@
 # netdevsim series stands without the hook. Every prefix of the series
 # builds (vmlinux and modules), with the in-tree Rust module enabled
 # (CONFIG_XFRM_DIRECT_TX=m) from the patch that adds it on. The kernel of
-# the net fix and the netdevsim series (base + 0-cross-family +
+# the ipsec fix and the netdevsim series (base + 0-cross-family +
 # 1-netdevsim, no hook, no Rust) then boots and passes that series'
 # selftests, TARGETS=net/xfrm from its own tree, on the guest root.
 #

@@ -2,7 +2,7 @@
 # `make patches`: the netdev series, from the project's sources.
 #
 # patches/<N-name>/ is one series, applied in the order of N:
-#   0-cross-family [PATCH net]          the fix for cross-family packet
+#   0-cross-family [PATCH ipsec]        the fix for cross-family packet
 #                 offload tunnels (one patch, no cover letter)
 #   1-netdevsim   [PATCH net-next]      the netdevsim packet offload
 #                 emulation, and the selftests that need nothing else
