@@ -163,14 +163,17 @@ get_maintainer() {
 # entries exist there, for checkpatch and get_maintainer.pl).
 emit() {
 	local name=$1 from=$2 dir=$TOP/patches/$1 out cover p rc=0 bisect_log=
-	local SUBJECT_PREFIX VERSION FIXES_CC=() to cc args=()
+	local SUBJECT_PREFIX VERSION FIXES_CC=() prefix to cc args=()
 	# shellcheck source=/dev/null
 	. "$dir/series.conf"
 	out=$OUT_ROOT/$name/v$VERSION
+	# "v1" is not written: a first posting has no version in its subject.
+	prefix=$SUBJECT_PREFIX
+	[ "$VERSION" = 1 ] || prefix+=" v$VERSION"
 	[ ! -f "$out/bisect.log" ] || bisect_log=$(cat "$out/bisect.log")
 	rm -rf "$out"
 	mkdir -p "$out"
-	g format-patch -q --no-signature --subject-prefix="$SUBJECT_PREFIX v$VERSION" -o "$out" "$from..HEAD"
+	g format-patch -q --no-signature --subject-prefix="$prefix" -o "$out" "$from..HEAD"
 	mapfile -t to < <(get_maintainer --nol --nor "$out"/0*.patch)
 	mapfile -t cc < <({ get_maintainer --nom "$out"/0*.patch; printf '%s\n' "${FIXES_CC[@]}"; } |
 		grep -v '^$' | grep -vxF -f <(printf '%s\n' "${to[@]}") | sort -u)
@@ -179,7 +182,7 @@ emit() {
 	rm -f "$out"/0*.patch
 	cover=$out/0000-cover-letter.patch
 	[ -f "$dir/cover.txt" ] && args+=(--cover-letter)
-	g format-patch -q --no-signature --subject-prefix="$SUBJECT_PREFIX v$VERSION" \
+	g format-patch -q --no-signature --subject-prefix="$prefix" \
 		"${args[@]}" -o "$out" "$from..HEAD"
 	[ ! -f "$dir/cover.txt" ] || python3 - "$cover" "$dir/cover.txt" <<-'PY'
 	import sys
