@@ -7,7 +7,7 @@ S := scripts
 export KDIR FLAVOUR CACHE_DIR IKE
 
 .PHONY: help deps guest-root kernel module vm unit rustfmtcheck checkpatch lint check demo \
-	patches dev-tree patches-check deb bench check-debug clean
+	patches dev-tree patches-check deb bench check-long check-debug clean
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
@@ -46,6 +46,11 @@ checkpatch: kernel
 ## check         the test command: unit tests, quality gates, build, boot, kselftests
 check:
 	@$(S)/check.sh all
+
+## check-long    `make check` with the selftests' long sizes (XFRM_LONG=1: 10,000 pings,
+##               100 MB of TCP, 100 module reloads; about an hour)
+check-long:
+	@XFRM_LONG=1 $(S)/check.sh all
 
 ## check-debug   `make check` on a second kernel with KASAN, lockdep, kmemleak,
 ##               DEBUG_NET and refcount trackers (own build folder; slow)

@@ -155,6 +155,12 @@ phase_selftests() {
 		sizes=(FLOOD_COUNT="${FLOOD_COUNT:-1000}" LONG_FLOW_MB="${LONG_FLOW_MB:-5}"
 			LOAD_CYCLES="${LOAD_CYCLES:-20}" FLOOD_SECONDS="${FLOOD_SECONDS:-15}")
 	fi
+	# make check-long: the long sizes (10,000 pings, 100 MB of TCP, 100
+	# module reloads), with the budget to match.
+	if [ "${XFRM_LONG:-0}" = 1 ]; then
+		total=$((total * 3)) per_script=3600
+		sizes+=(XFRM_LONG=1)
+	fi
 	local root
 	if root=$("$TOP/scripts/guest-root.sh" 2>/dev/null); then
 		echo "# guest root: $root"
@@ -162,12 +168,24 @@ phase_selftests() {
 		echo "# no guest root: the selftests run on the host's root"
 		root=
 	fi
-	VM_ROOT=$root "$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
-		kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" "${sizes[@]}" \
+	# The in-tree suite as a kernel developer runs it; the project's own
+	# check of the C reference module (cref_hook.sh, not in the series),
+	# from the same folder; then `make install` of the suite and, from the
+	# installed copy, the scripts that between them source every library
+	# (its results are named "installed: ...").
+	local env run inst=$vmout/ksft
+	env=$(printf '%q ' kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" "${sizes[@]}" \
 		XDT_MODULE="$(module_ko xfrm_direct_tx)" \
-		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)" \
-		make -s -C "$src/tools/testing/selftests" TARGETS=net/xfrm run_tests 2>&1 |
-		sed 's/^/# /'
+		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)")
+	run="make -s -C $(printf %q "$src/tools/testing/selftests") TARGETS=net/xfrm"
+	VM_ROOT=$root "$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
+		"rc=0; $env $run run_tests || rc=\$?
+		$env $run TEST_PROGS=cref_hook.sh run_tests || rc=\$?
+		echo '## installed copy'
+		$run INSTALL_PATH=$(printf %q "$inst") install >/dev/null &&
+		cd $(printf %q "$inst") && $env ./run_kselftest.sh -t net/xfrm:nsim_packet_offload.sh \
+			-t net/xfrm:direct_tx_hosts_nsim.sh || rc=\$?
+		exit \$rc" 2>&1 | sed 's/^/# /'
 	rc=${PIPESTATUS[0]}
 	# The runner's own KTAP is shown as diagnostics above, as it grew; its
 	# cases are numbered into this document below, from the guest's own
@@ -176,15 +194,23 @@ phase_selftests() {
 	cp "$vmout/out.log" "$logf" 2>/dev/null || : >"$logf"
 	# Each case of each script is a result; a script that failed without a
 	# failing case (timeout, crash) is one more.
-	local script_failed=0 case_failed=0
+	local script_failed=0 case_failed=0 scripts=0 what=selftest
 	while IFS= read -r line; do
 		case "$line" in
-		"# ok "*"# SKIP"*) line=${line#\# ok }; result skip "selftest: ${line%% # SKIP*}" ;;
-		"# ok "*) result ok "selftest: ${line#\# ok }" ;;
-		"# not ok "*) case_failed=1; result fail "selftest: ${line#\# not ok }" ;;
-		"not ok "*) script_failed=1 ;;
+		"## installed copy") what="selftest: installed" ;;
+		"# ok "*"# SKIP"*) line=${line#\# ok }; result skip "$what: ${line%% # SKIP*}" ;;
+		"# ok "*) result ok "$what: ${line#\# ok }" ;;
+		"# not ok "*) case_failed=1; result fail "$what: ${line#\# not ok }" ;;
+		"ok "*" selftests: "*) scripts=$((scripts + 1)) ;;
+		"not ok "*) scripts=$((scripts + 1)) script_failed=1 ;;
 		esac
 	done <"$logf"
+	# In-tree scripts, cref_hook.sh, and the two from the installed copy.
+	local want_scripts
+	want_scripts=$(($(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$TOP/selftests/net/xfrm/Makefile" |
+		sed -n 's/^TEST_PROGS [:+]= //p' | tr -s ' \t' '\n' | grep -c '\.sh$') + 3))
+	[ "$scripts" -eq "$want_scripts" ] ||
+		result fail "selftests: every script ran" "$scripts of $want_scripts; log: $logf"
 	if [ "$rc" -ne 0 ] || { [ "$script_failed" = 1 ] && [ "$case_failed" = 0 ]; }; then
 		[ "$case_failed" = 1 ] && [ "$rc" -eq 0 ] ||
 			result fail "selftests: run (exit $rc)" "log: $logf, console: $vmout/console.log"

@@ -13,6 +13,7 @@ source "$lib_dir/direct_tx_lib.sh"
 
 FLOOD_SECONDS=${FLOOD_SECONDS:-20}
 FLOOD_INTERVAL=${FLOOD_INTERVAL:-0.01}
+FLOOD_WARMUP=${FLOOD_WARMUP:-20}
 PING_COUNT=${PING_COUNT:-5}
 GW_OFFLOAD="offload packet dev p0"
 
@@ -32,14 +33,37 @@ setup() {
 	klog_mark
 }
 
-# Flood from ns0 for FLOOD_SECONDS in the background.
+# ne_decrypted: packets the NE's SA from $GW has decrypted.
+ne_decrypted() {
+	xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT"
+}
+
+# flood_start: a flood from ns0 for FLOOD_SECONDS in the background,
+# returning once FLOOD_WARMUP of its packets went through the tunnel, so
+# that the fault comes under load.
 flood_start() {
 	FLOOD_OUT=$(mktemp)
 	ip netns exec "$NS0" ping -q -i "$FLOOD_INTERVAL" -w "$FLOOD_SECONDS" \
 		-I 16.0.0.1 48.0.0.1 >"$FLOOD_OUT" 2>&1 &
 	FLOOD_PID=$!
-	# Let it run before the fault.
-	sleep 3
+	slowwait_for_counter 10 "$FLOOD_WARMUP" ne_decrypted >/dev/null ||
+		{ echo "# FAILED: the flood did not get $FLOOD_WARMUP packets through"; return 1; }
+}
+
+# flood_running: the fault came while the flood still ran; a fault after
+# its deadline would test nothing.
+flood_running() {
+	kill -0 "$FLOOD_PID" 2>/dev/null && return 0
+	echo "# FAILED: the flood ended before the fault was over (FLOOD_SECONDS=$FLOOD_SECONDS)"
+	return 1
+}
+
+# flood_through: the flood, still running, gets FLOOD_WARMUP packets
+# through the tunnel again after the fault (the NE's SA counts them).
+flood_through() {
+	slowwait_for_counter 10 "$FLOOD_WARMUP" ne_decrypted >/dev/null ||
+		{ echo "# FAILED: the flood did not get through again"; return 1; }
+	flood_running
 }
 
 # Wait for the flood to end; FLOOD_SENT and FLOOD_GOT are its totals.
@@ -70,8 +94,7 @@ check_resumed() {
 	# the NE: nothing is in flight once the pings are answered.
 	tx=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
 	ne=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
-	at_least "NE decrypted (= NIC SA tx)" "$ne" "$tx" || return 1
-	at_most "NE decrypted (= NIC SA tx)" "$ne" "$tx" || return 1
+	exactly "NE decrypted (= NIC SA tx)" "$ne" "$tx" || return 1
 	klog_check
 }
 
@@ -86,30 +109,42 @@ rekey() {
 }
 
 case_sa_readd() {
+	local nostates
 	setup || return
-	flood_start
+	flood_start || return 1
 	run ip -n "$GW" xfrm state delete src "$GW_ADDR" dst "$NE_ADDR" proto esp \
 		spi "$SPI_OUT" || return 1
-	sleep 2
-	echo "# out SA deleted: XfrmOutNoStates $(xfrm_mib "$GW" XfrmOutNoStates)"
+	# The flood's packets now find the policy and no state.
+	nostates=$(slowwait_for_counter 10 10 xfrm_mib "$GW" XfrmOutNoStates) ||
+		{ echo "# FAILED: XfrmOutNoStates did not rise with the out SA gone"; return 1; }
+	echo "# out SA deleted: XfrmOutNoStates $nostates"
 	run rekey || return 1
+	flood_through || return 1
 	flood_wait || return 1
-	at_least "flood answers" "$FLOOD_GOT" 1 || return 1
 	check_resumed
+}
+
+# offloaded_left WHAT: $GW's offloaded states or policies.
+offloaded_left() {
+	ip -n "$GW" xfrm "$1" | grep -c 'offload'
 }
 
 case_port_delete() {
 	local direct0 direct1
 	setup || return
-	flood_start
+	flood_start || return 1
 	direct0=$(hook_counter "$XDT_MODULE" direct)
 	nsim_del "$NSIM_GW_ID"
-	sleep 2
-	echo "# GW port deleted: $(ip -n "$GW" xfrm state | grep -c '^src') states," \
-		"$(ip -n "$GW" xfrm policy | grep -c '^src') policies left on GW"
+	# The device's unregistration flushes what was offloaded to it.
+	slowwait 10 sh -c "[ \$(ip -n $GW xfrm state | grep -c offload) = 0 ]"
+	exactly "offloaded states left on GW after the port went" "$(offloaded_left state)" 0 ||
+		return 1
+	exactly "offloaded policies left on GW after the port went" \
+		"$(offloaded_left policy)" 0 || return 1
 	run gw_port_create || return 1
 	run prime_peer_neigh || return 1
 	run rekey || return 1
+	flood_through || return 1
 	flood_wait || return 1
 	direct1=$(hook_counter "$XDT_MODULE" direct)
 	echo "# direct during the flood: $direct0 -> $direct1"
@@ -119,17 +154,22 @@ case_port_delete() {
 case_module_reload() {
 	local i cycles=${RELOAD_CYCLES:-20} ne0 ne1
 	setup || return
-	ne0=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
-	flood_start
+	ne0=$(ne_decrypted)
+	flood_start || return 1
 	for i in $(seq "$cycles"); do
 		module_unload "$XDT_MODULE" || { echo "# FAILED: unload $i"; return 1; }
-		sleep 0.2
+		# The flood goes on without the hook (the kernel's direct output)...
+		slowwait_for_counter 5 1 ne_decrypted >/dev/null ||
+			{ echo "# FAILED: no packet through after unload $i"; return 1; }
 		hook_load "$XDT_MODULE" || { echo "# FAILED: load $i"; return 1; }
-		sleep 0.2
+		# ... and through the hook once it is back.
+		slowwait_for_counter 5 1 hook_counter "$XDT_MODULE" direct >/dev/null ||
+			{ echo "# FAILED: no packet through the hook after load $i"; return 1; }
 	done
 	echo "# $cycles unload/load cycles under the flood"
+	flood_through || return 1
 	flood_wait || return 1
-	ne1=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
+	ne1=$(ne_decrypted)
 	# Answers need the NE to have decrypted the request.
 	at_least "NE decrypted during the flood" $((ne1 - ne0)) "$FLOOD_GOT" || return 1
 	check_resumed
@@ -142,17 +182,22 @@ case_route_change() {
 	local nn0 nn1
 	setup || return
 	run ip -n "$NE" address add 192.168.101.1/24 dev p0 || return 1
-	flood_start
+	flood_start || return 1
 	run ip -n "$GW" route add "$NE_ADDR/32" via 192.168.101.1 dev p0 || return 1
-	sleep 2
+	# The flood goes on over the second next hop, which the NIC resolved.
+	flood_through || return 1
+	ip -n "$GW" neigh show dev p0 to 192.168.101.1 | grep -q lladdr ||
+		{ echo "# FAILED: no neighbour for the next hop 192.168.101.1"; return 1; }
 	nn0=$(nsim_port_counter "$NSIM_GW_ID" tx_no_neigh)
 	run ip -n "$GW" route replace "$NE_ADDR/32" via 192.168.101.99 dev p0 || return 1
-	sleep 2
-	nn1=$(nsim_port_counter "$NSIM_GW_ID" tx_no_neigh)
+	# Nobody answers for .99: the NIC drops what it cannot address.
+	nn1=$(slowwait_for_counter 10 10 nsim_port_counter "$NSIM_GW_ID" tx_no_neigh) ||
+		{ echo "# FAILED: the NIC did not count drops for the dead next hop"; return 1; }
+	flood_running || return 1
 	run ip -n "$GW" route del "$NE_ADDR/32" || return 1
 	echo "# next hop 192.168.101.99: NIC tx_no_neigh $nn0 -> $nn1"
+	flood_through || return 1
 	flood_wait || return 1
-	at_least "NIC drops for the dead next hop" $((nn1 - nn0)) 1 || return 1
 	check_resumed
 }
 

@@ -23,7 +23,7 @@ stand_in_create() {
 	modprobe -q netdevsim 2>/dev/null
 	[ -w "$NSIM_SYS/new_device" ] || return 1
 	ip netns add xdt-remote || return 1
-	LOCAL_ID=$(nsim_add_here xdt-p0) || return 1
+	LOCAL_ID=$(nsim_add - xdt-p0) || return 1
 	REMOTE_ID=$(nsim_add xdt-remote xdt-p0) || return 1
 	exec {fd_l}</proc/self/ns/net {fd_r}</run/netns/xdt-remote
 	idx_l=$(cat /sys/class/net/xdt-p0/ifindex)
@@ -38,14 +38,6 @@ stand_in_create() {
 }
 
 # nsim_add_here NAME: a netdevsim device in this namespace.
-nsim_add_here() {
-	local id=$((1000 + RANDOM % 8000)) port
-	echo "$id 1" >"$NSIM_SYS/new_device" || return 1
-	port=$(ls "$NSIM_SYS/devices/netdevsim$id/net/" | head -n1)
-	ip link set "$port" name "$1" || return 1
-	echo "$id"
-}
-
 if ! stand_in_create; then
 	ktap_print_header
 	ktap_exit_fail_msg "cannot build the netdevsim stand-in for two hosts"

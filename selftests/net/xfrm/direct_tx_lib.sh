@@ -1,12 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# The xfrm output hook's modules in the routed network tests: the Rust
-# direct output module (xfrm_direct_tx) and, for comparison, a C module
-# registering the same hook. Sourced after routed_lib.sh.
+# The xfrm output hook's module in the routed network tests: the Rust
+# direct output module (xfrm_direct_tx). Sourced after routed_lib.sh.
 
-# Path to each module (.ko) or its name for modprobe.
+# Path to the module (.ko) or its name for modprobe.
 XDT_MODULE=${XDT_MODULE:-xfrm_direct_tx}
-XDT_CREF_MODULE=${XDT_CREF_MODULE:-xfrm_direct_tx_cref}
 
 # module_load NAME|PATH [PARAMS...]: returns $KSFT_SKIP, saying so, when
 # the module is not there at all (not built, or a kernel without it);
@@ -35,10 +33,9 @@ module_unload() {
 	! grep -q "^$name " /proc/modules || rmmod "$name"
 }
 
-# Neither hook module loaded, no path counter: the base kernel's path.
+# The module not loaded, no path counter: the base kernel's path.
 modules_unload() {
 	module_unload "$XDT_MODULE"
-	module_unload "$XDT_CREF_MODULE"
 	PATH_COUNTERS=()
 }
 
@@ -70,6 +67,7 @@ with_hook() {
 	hook_load "$m" || return
 	"$@"
 	ret=$?
+	module_unload "$m"
 	modules_unload
 	return $ret
 }

@@ -110,16 +110,23 @@ require_cmds() {
 	done
 }
 
+# ns_exec NS CMD...: CMD in namespace NS; "-" is the one this runs in.
+ns_exec() {
+	local ns=$1
+	shift
+	if [ "$ns" = - ]; then "$@"; else ip netns exec "$ns" "$@"; fi
+}
+
 # nsim_port_name NS ID: the name of device ID's port, once it has one.
 nsim_port_name() {
 	local ns=$1 id=$2 port
-	port=$(ip netns exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" |
+	port=$(ns_exec "$ns" sh -c "ls $NSIM_SYS/devices/netdevsim$id/net/ 2>/dev/null" |
 		head -n1)
 	[ -n "$port" ] && echo "$port"
 }
 
-# Create a netdevsim device with one port in namespace $1, named $2.
-# Prints the device id.
+# Create a netdevsim device with one port in namespace $1 ("-": this
+# one), named $2. Prints the device id.
 nsim_add() {
 	local ns=$1 name=$2 id tries=0 port
 	while :; do
@@ -128,11 +135,11 @@ nsim_add() {
 		tries=$((tries + 1))
 		[ "$tries" -lt 20 ] || return 1
 	done
-	ip netns exec "$ns" sh -c "echo $id 1 > $NSIM_SYS/new_device" || return 1
+	ns_exec "$ns" sh -c "echo $id 1 > $NSIM_SYS/new_device" || return 1
 	# new_device returns before the port is registered (probe may be
 	# deferred): wait for it, as upstream's nsim.py does.
 	port=$(slowwait 10 nsim_port_name "$ns" "$id") || return 1
-	ip -n "$ns" link set "$port" name "$name" || return 1
+	ns_exec "$ns" ip link set "$port" name "$name" || return 1
 	echo "$id"
 }
 
@@ -299,16 +306,17 @@ gw_neigh() {
 	ip -n "$GW" neigh show dev "$1" to "$2" 2>/dev/null
 }
 
-# capture_start NS DEV FILE [TCPDUMP_ARGS...]: record packets into FILE.
+# capture_start NS DEV FILE [TCPDUMP_ARGS...]: record packets into FILE,
+# from when it returns: tcpdump says "listening on" once its socket, ring
+# and filter are set up.
 capture_start() {
 	local ns=$1 dev=$2 file=$3
 	shift 3
-	ip netns exec "$ns" tcpdump -i "$dev" -n -U -w "$file" "$@" 2>/dev/null &
+	ip netns exec "$ns" tcpdump -i "$dev" -n -U -w "$file" "$@" 2>"$file.log" &
 	CAPTURE_PID=$!
-	# tcpdump has no readiness signal: wait until it holds the socket.
-	slowwait 5 sh -c "ls -l /proc/$CAPTURE_PID/fd 2>/dev/null | grep -q socket"
-	# ... and a moment more to attach its filter and ring.
-	sleep 1
+	slowwait 10 grep -q "listening on" "$file.log" ||
+		echo "# capture on $dev not ready: $(cat "$file.log")"
+	rm -f "$file.log"
 }
 
 capture_stop() {
