@@ -153,7 +153,7 @@ phase_selftests() {
 	if [ "${FLAVOUR:-vm}" = debug ]; then
 		total=14400 per_script=7200
 		sizes=(FLOOD_COUNT="${FLOOD_COUNT:-1000}" LONG_FLOW_MB="${LONG_FLOW_MB:-5}"
-			LOAD_CYCLES="${LOAD_CYCLES:-20}" FLOOD_SECONDS="${FLOOD_SECONDS:-15}")
+			LOAD_CYCLES="${LOAD_CYCLES:-20}")
 	fi
 	# make check-long: the long sizes (10,000 pings, 100 MB of TCP, 100
 	# module reloads), with the budget to match.

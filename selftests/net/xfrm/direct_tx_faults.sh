@@ -11,7 +11,7 @@ lib_dir=$(dirname "$(readlink -f "$0")")
 source "$lib_dir/routed_lib.sh"
 source "$lib_dir/direct_tx_lib.sh"
 
-FLOOD_SECONDS=${FLOOD_SECONDS:-20}
+FLOOD_SECONDS=${FLOOD_SECONDS:-120}
 FLOOD_INTERVAL=${FLOOD_INTERVAL:-0.01}
 FLOOD_WARMUP=${FLOOD_WARMUP:-20}
 PING_COUNT=${PING_COUNT:-5}
@@ -38,9 +38,9 @@ ne_decrypted() {
 	xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT"
 }
 
-# flood_start: a flood from ns0 for FLOOD_SECONDS in the background,
-# returning once FLOOD_WARMUP of its packets went through the tunnel, so
-# that the fault comes under load.
+# flood_start: a flood from ns0 in the background, returning once
+# FLOOD_WARMUP of its packets went through the tunnel, so that the fault
+# comes under load. It runs until flood_stop, FLOOD_SECONDS at most.
 flood_start() {
 	FLOOD_OUT=$(mktemp)
 	ip netns exec "$NS0" ping -q -i "$FLOOD_INTERVAL" -w "$FLOOD_SECONDS" \
@@ -61,13 +61,16 @@ flood_running() {
 # flood_through: the flood, still running, gets FLOOD_WARMUP packets
 # through the tunnel again after the fault (the NE's SA counts them).
 flood_through() {
+	flood_running || return 1
 	slowwait_for_counter 10 "$FLOOD_WARMUP" ne_decrypted >/dev/null ||
 		{ echo "# FAILED: the flood did not get through again"; return 1; }
-	flood_running
 }
 
-# Wait for the flood to end; FLOOD_SENT and FLOOD_GOT are its totals.
-flood_wait() {
+# flood_stop: the flood ends; FLOOD_SENT and FLOOD_GOT are its totals.
+flood_stop() {
+	flood_running || return 1
+	# ping prints its summary on SIGINT.
+	kill -INT "$FLOOD_PID"
 	wait "$FLOOD_PID"
 	FLOOD_PID=
 	read -r FLOOD_SENT FLOOD_GOT <<<"$(sed -n \
@@ -120,7 +123,7 @@ case_sa_readd() {
 	echo "# out SA deleted: XfrmOutNoStates $nostates"
 	run rekey || return 1
 	flood_through || return 1
-	flood_wait || return 1
+	flood_stop || return 1
 	check_resumed
 }
 
@@ -145,7 +148,7 @@ case_port_delete() {
 	run prime_peer_neigh || return 1
 	run rekey || return 1
 	flood_through || return 1
-	flood_wait || return 1
+	flood_stop || return 1
 	direct1=$(hook_counter "$XDT_MODULE" direct)
 	echo "# direct during the flood: $direct0 -> $direct1"
 	check_resumed
@@ -168,7 +171,7 @@ case_module_reload() {
 	done
 	echo "# $cycles unload/load cycles under the flood"
 	flood_through || return 1
-	flood_wait || return 1
+	flood_stop || return 1
 	ne1=$(ne_decrypted)
 	# Answers need the NE to have decrypted the request.
 	at_least "NE decrypted during the flood" $((ne1 - ne0)) "$FLOOD_GOT" || return 1
@@ -197,7 +200,7 @@ case_route_change() {
 	run ip -n "$GW" route del "$NE_ADDR/32" || return 1
 	echo "# next hop 192.168.101.99: NIC tx_no_neigh $nn0 -> $nn1"
 	flood_through || return 1
-	flood_wait || return 1
+	flood_stop || return 1
 	check_resumed
 }
 

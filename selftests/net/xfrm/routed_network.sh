@@ -159,18 +159,20 @@ case_udp() {
 	tunnel_select "${1:-4}" "${2:-4}"
 	offload_setup || return
 	out=$(mktemp)
-	# The receiver counts datagrams until 5 s pass without one.
+	# The receiver counts datagrams until 5 s pass without one (60 s
+	# for the first: the sender may be slow to start).
 	ip netns exec "$NS1" timeout 120 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET,
                   socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 5002))
-s.settimeout(5)
+s.settimeout(60)
 n = 0
 try:
     while True:
         s.recv(2048)
         n += 1
+        s.settimeout(5)
 except socket.timeout:
     print(n)' "$T_DST" >"$out" &
 	listener=$!
