@@ -11,7 +11,7 @@ lib_dir=$(dirname "$(readlink -f "$0")")
 source "$lib_dir/routed_lib.sh"
 source "$lib_dir/direct_tx_lib.sh"
 
-FLOOD_SECONDS=${FLOOD_SECONDS:-120}
+FLOOD_SECONDS=${FLOOD_SECONDS:-300}
 FLOOD_INTERVAL=${FLOOD_INTERVAL:-0.01}
 FLOOD_WARMUP=${FLOOD_WARMUP:-20}
 PING_COUNT=${PING_COUNT:-5}
@@ -162,12 +162,19 @@ case_module_reload() {
 	for i in $(seq "$cycles"); do
 		module_unload "$XDT_MODULE" || { echo "# FAILED: unload $i"; return 1; }
 		# The flood goes on without the hook (the kernel's direct output)...
-		slowwait_for_counter 5 1 ne_decrypted >/dev/null ||
-			{ echo "# FAILED: no packet through after unload $i"; return 1; }
+		slowwait_for_counter 10 1 ne_decrypted >/dev/null || {
+			echo "# FAILED: no packet through after unload $i"
+			flood_running
+			return 1
+		}
 		hook_load "$XDT_MODULE" || { echo "# FAILED: load $i"; return 1; }
 		# ... and through the hook once it is back.
-		slowwait_for_counter 5 1 hook_counter "$XDT_MODULE" direct >/dev/null ||
-			{ echo "# FAILED: no packet through the hook after load $i"; return 1; }
+		slowwait_for_counter 10 1 hook_counter "$XDT_MODULE" direct >/dev/null || {
+			echo "# FAILED: no packet through the hook after load $i"
+			flood_running
+			sed 's/^/# /' "/sys/kernel/debug/$(basename "$XDT_MODULE" .ko)/counters"
+			return 1
+		}
 	done
 	echo "# $cycles unload/load cycles under the flood"
 	flood_through || return 1
