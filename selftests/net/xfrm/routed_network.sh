@@ -195,7 +195,8 @@ for i in range(n):
 	rm -f "$out"
 	tx1=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
 	ne1=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
-	echo "# UDP: $n sent, ${got:-none} received; NIC SA tx $tx0 -> $tx1, NE decrypted $ne0 -> $ne1"
+	echo "# UDP: $n sent, ${got:-none} received; NIC SA tx $tx0 -> $tx1," \
+		"NE decrypted $ne0 -> $ne1"
 	exactly "datagrams received" "$got" "$n" || return 1
 	path_rose "$path0" exactly "$n" || return 1
 	exactly "NIC out SA packets" $((tx1 - tx0)) "$n" || return 1
