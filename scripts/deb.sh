@@ -51,9 +51,14 @@ boot_packages() {
 	root=$("$TOP/scripts/guest-root.sh") || die "no guest root (scripts/guest-root.sh)"
 	out=$CACHE_DIR/deb-boot
 	rm -rf "$out"
+	mkdir -p "$out/tmp"
 	log "booting the packaged kernel $version on the guest root"
+	# Without overlayfs (not in defconfig, not needed on a gateway),
+	# virtme-ng leaves the guest's /tmp read-only: temporary files go to
+	# the writable output folder.
 	VM_ROOT=$root VM_PACKAGE=$unpacked VM_SRC=$CACHE_DIR/deb-src "$TOP/scripts/vm.sh" -t 1800 -o "$out" -- "
 		set -e
+		export TMPDIR=$out/tmp
 		[ \"\$(uname -r)\" = $version ] || { echo \"running \$(uname -r), not $version\"; exit 1; }
 		echo \"# uname -r: \$(uname -r)\"
 		modprobe mlx5_core
