@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make patches-check`: the outgoing series are bisectable, and the
 # netdevsim series stands without the hook. Every prefix of the series
-# builds (vmlinux and modules), with the in-tree Rust module enabled
+# builds (bzImage and modules), with the in-tree Rust module enabled
 # (CONFIG_XFRM_DIRECT_TX=m) from the patch that adds it on. The kernel of
 # the ipsec fix and the netdevsim series (base + 0-cross-family +
 # 1-netdevsim, no hook, no Rust) then boots and passes that series'
@@ -97,7 +97,7 @@ check_series() {
 		start=$(date +%s)
 		git -C "$WT" checkout -q -f --detach "$c" ||
 			{ echo "Bail out! cannot check out $c in $WT"; return 1; }
-		if { configure && kmake -j"$(nproc)" vmlinux modules; } >"$logf" 2>&1; then
+		if { configure && kmake -j"$(nproc)" bzImage modules; } >"$logf" 2>&1; then
 			echo "ok $i $subject # $(($(date +%s) - start))s"
 		else
 			echo "not ok $i $subject # log: $logf"
