@@ -137,9 +137,18 @@ if [ $# -eq 1 ]; then
 else
 	CMD=$(printf '%q ' "$@")
 fi
-GUEST="cd $(printf %q "$PWD") && ( $CMD ) > $(printf %q "$OUTDIR/out.log") 2>&1; rc=\$?;"
-GUEST+=" dmesg > $(printf %q "$OUTDIR/dmesg.log");"
-GUEST+=" echo \$rc > $(printf %q "$OUTDIR/rc")"
+# The command goes to the guest as a script in OUTDIR: vng would pass it on
+# the kernel command line, base64-encoded, and x86's 2048 bytes are soon
+# full (the kernel then loses root= and panics: "Unable to mount root fs").
+GUEST_SH=$OUTDIR/guest.sh
+{
+	printf 'cd %q || exit\n' "$PWD"
+	printf '( %s\n) > %q 2>&1\n' "$CMD" "$OUTDIR/out.log"
+	printf 'rc=$?\n'
+	printf 'dmesg > %q\n' "$OUTDIR/dmesg.log"
+	printf 'echo $rc > %q\n' "$OUTDIR/rc"
+} >"$GUEST_SH"
+GUEST="bash $(printf %q "$GUEST_SH")"
 rm -f "$OUTDIR/rc" "$OUTDIR/dmesg.log"
 : >"$OUTDIR/out.log"
 log "booting $(basename "$IMAGE") (${ACCEL[*]:-kvm}, limit ${TIMEOUT}s)"
