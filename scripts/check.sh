@@ -170,19 +170,24 @@ phase_selftests() {
 	fi
 	# The in-tree suite as a kernel developer runs it; the project's own
 	# check of the C reference module (cref_hook.sh, not in the series),
-	# from the same folder; then `make install` of the suite and, from the
-	# installed copy, the scripts that between them source every library
-	# (its results are named "installed: ...").
+	# from the same folder; then, from a `make install` of the suite, the
+	# scripts that between them source every library (its results are
+	# named "installed: ..."). The install runs here, on the build host, as
+	# it does for a test machine: lib.mk installs with rsync, which the
+	# guest root does not have.
 	local env run inst=$vmout/ksft
+	run="make -s -C $(printf %q "$src/tools/testing/selftests") TARGETS=net/xfrm"
+	mkdir -p "$vmout"
+	gate "selftests: make install TARGETS=net/xfrm" "$OUT/install.log" \
+		make -s -C "$src/tools/testing/selftests" TARGETS=net/xfrm INSTALL_PATH="$inst" install ||
+		return 0
 	env=$(printf '%q ' kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" "${sizes[@]}" \
 		XDT_MODULE="$(module_ko xfrm_direct_tx)" \
 		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)")
-	run="make -s -C $(printf %q "$src/tools/testing/selftests") TARGETS=net/xfrm"
 	VM_ROOT=$root "$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
 		"rc=0; $env $run run_tests || rc=\$?
 		$env $run TEST_PROGS=cref_hook.sh run_tests || rc=\$?
 		echo '## installed copy'
-		$run INSTALL_PATH=$(printf %q "$inst") install >/dev/null &&
 		cd $(printf %q "$inst") && $env ./run_kselftest.sh -t net/xfrm:nsim_packet_offload.sh \
 			-t net/xfrm:direct_tx_hosts_nsim.sh || rc=\$?
 		exit \$rc" 2>&1 | sed 's/^/# /'
