@@ -84,7 +84,7 @@ commit_selftests() {
 	if [ "${2:-}" = first ]; then
 		rm -f "$d"/direct_tx*
 		sed -i '/direct_tx/d' "$d/Makefile"
-		sed -i '/^CONFIG_\(RUST\|XFRM_DIRECT_TX\)=/d' "$d/config"
+		sed -i '/^CONFIG_\(RUST\|XFRM_DIRECT_TX\|KUNIT\|KUNIT_DEBUGFS\)=/d' "$d/config"
 		! grep -rlE 'direct_tx|XDT_|CONFIG_RUST' "$d" ||
 			die "the first series' selftests mention the hook (files above)"
 	fi

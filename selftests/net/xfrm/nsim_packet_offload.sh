@@ -23,6 +23,7 @@ PING_COUNT=${PING_COUNT:-4}
 A_ID= B_ID=
 
 cleanup() {
+	[ -z "${MON_PID:-}" ] || xfrm_monitor_stop
 	cleanup_all_ns
 	nsim_del "$A_ID" "$B_ID"
 	A_ID= B_ID=
@@ -61,25 +62,30 @@ setup() {
 # on both sides, packet offload on $A; SEQ starts every sequence number.
 # The states' selectors name the inner addresses, which cross-family
 # tunnels need (a state's selector is of its own family by default).
+# SA_WRAP=1: no ESN, the out states may wrap (oseq-may-wrap) and the in
+# states keep no replay window, so that 32 bit numbers wrap to 0.
+# SA_A_OUT: more arguments for $A's out state (limits, say).
 sa_pair() {
 	local mode=$1 oa=$2 ob=$3 ia=$4 ib=$5 out=() in=()
-	local off="offload packet dev p0"
-	[ -z "${6:-}" ] || { out=(replay-oseq "$6"); in=(replay-seq "$6"); }
+	local off="offload packet dev p0" esn=(flag esn) win=128
+	local a_out=(${SA_A_OUT:-})
+	[ "${SA_WRAP:-0}" = 0 ] || { esn=() win=0 out=(extra-flag oseq-may-wrap); }
+	[ -z "${6:-}" ] || { out+=(replay-oseq "$6"); in+=(replay-seq "$6"); }
 	run ip -n "$A" xfrm state add src "$oa" dst "$ob" proto esp spi 0x100 reqid 1 \
-		mode "$mode" flag esn replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" 128 \
-		sel src "$ia" dst "$ib" "${out[@]}" $off dir out || return 1
+		mode "$mode" "${esn[@]}" replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" 128 \
+		sel src "$ia" dst "$ib" "${out[@]}" "${a_out[@]}" $off dir out || return 1
 	run ip -n "$A" xfrm state add src "$ob" dst "$oa" proto esp spi 0x200 reqid 2 \
-		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_IN" 128 \
+		mode "$mode" "${esn[@]}" replay-window $win aead "$AEAD_ALG" "$KEY_IN" 128 \
 		sel src "$ib" dst "$ia" "${in[@]}" $off dir in || return 1
 	run ip -n "$A" xfrm policy add src "$ia" dst "$ib" dir out \
 		tmpl src "$oa" dst "$ob" proto esp reqid 1 mode "$mode" $off || return 1
 	run ip -n "$A" xfrm policy add src "$ib" dst "$ia" dir in \
 		tmpl src "$ob" dst "$oa" proto esp reqid 2 mode "$mode" $off || return 1
 	run ip -n "$B" xfrm state add src "$oa" dst "$ob" proto esp spi 0x100 reqid 1 \
-		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 \
+		mode "$mode" "${esn[@]}" replay-window $win aead "$AEAD_ALG" "$KEY_OUT" 128 \
 		sel src "$ia" dst "$ib" "${in[@]}" || return 1
 	run ip -n "$B" xfrm state add src "$ob" dst "$oa" proto esp spi 0x200 reqid 2 \
-		mode "$mode" flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_IN" 128 \
+		mode "$mode" "${esn[@]}" replay-window $win aead "$AEAD_ALG" "$KEY_IN" 128 \
 		sel src "$ib" dst "$ia" "${out[@]}" || return 1
 	run ip -n "$B" xfrm policy add src "$ib" dst "$ia" dir out \
 		tmpl src "$ob" dst "$oa" proto esp reqid 2 mode "$mode" || return 1
@@ -165,6 +171,50 @@ case_transport6() {
 	traffic 2001:db8:1::1 2001:db8:1::2 2001:db8:1::1 2001:db8:1::2
 }
 
+# Transport mode keeps the frame's own L2 header, as mlx5's
+# ADD_ESP_TRANSPORT reformat does: a frame addressed to a MAC that is not
+# the peer's goes out, encrypted, to that MAC. The frame is handed to the
+# device through a packet socket, as a transmit path that wrote a wrong
+# L2 header would hand it.
+case_transport_l2() {
+	local cap mac other=02:00:00:00:00:99 esp clear
+	setup || return
+	sa_pair transport 192.168.1.1 192.168.1.2 192.168.1.1/32 192.168.1.2/32 || return 1
+	mac=$(ip netns exec "$A" cat /sys/class/net/p0/address)
+	# Without GRO, $B's tap sees the wire: ESP GRO would decrypt first.
+	run ip netns exec "$B" ethtool -K p0 gro off || return 1
+	cap=$(mktemp)
+	capture_start "$B" p0 "$cap" -Q in
+	ip netns exec "$A" python3 -c '
+import socket, struct, sys
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s & 0xffff) + (s >> 16)
+    return ~(s + (s >> 16)) & 0xffff
+payload = b"l2" * 16
+udp = struct.pack("!HHHH", 4000, 4001, 8 + len(payload), 0) + payload
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0,
+                 socket.inet_aton("192.168.1.1"), socket.inet_aton("192.168.1.2"))
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+eth = bytes.fromhex(sys.argv[1].replace(":", "")) + \
+      bytes.fromhex(sys.argv[2].replace(":", "")) + b"\x08\x00"
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("p0", 0))
+s.send(eth + ip + udp)' "$other" "$mac"
+	local ret=$?
+	slowwait 5 sh -c "[ \"\$(tcpdump -n -r $cap esp 2>/dev/null | wc -l)\" -ge 1 ]"
+	capture_stop
+	esp=$(capture_count "$cap" "ether dst $other and esp")
+	clear=$(capture_count "$cap" "ether dst $other and not esp")
+	echo "# frames to $other on \$B's wire: $esp ESP, $clear other;" \
+		"ESP frames: $(tcpdump -n -e -r "$cap" esp 2>/dev/null | cut -d' ' -f2-4 | sort -u)"
+	rm -f "$cap"
+	exactly "packet socket send" "$ret" 0 &&
+		exactly "ESP frames to $other" "$esp" 1 &&
+		exactly "clear frames to $other" "$clear" 0 &&
+		exactly "NIC out SA packets" "$(nsim_sa_packets "$A_ID" out 0x100)" 1
+}
+
 # ESN: both out sequence numbers start just below 2^32, so the pings
 # carry the high half over in both directions.
 case_esn_wrap() {
@@ -222,6 +272,295 @@ case_replay_badicv() {
 		at_least "SA integrity failure statistic" "$sa_icv" 1
 }
 
+# ping_exact NS SRC DST: PING_COUNT requests, every reply within the
+# deadline (-c with -w), or fail.
+ping_exact() {
+	run ip netns exec "$1" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
+		-I "$2" "$3" >/dev/null
+}
+
+# nic_counts OUTER_A OUTER_B WANT: the NIC's two SAs on $A and the
+# software SAs on $B each count exactly WANT packets.
+nic_counts() {
+	local oa=$1 ob=$2 want=$3
+	exactly "NIC out SA packets" "$(nsim_sa_packets "$A_ID" out 0x100)" "$want" &&
+		exactly "NIC in SA packets" "$(nsim_sa_packets "$A_ID" in 0x200)" "$want" &&
+		exactly "peer in SA packets" "$(xfrm_packets "$B" "$oa" "$ob" 0x100)" "$want" &&
+		exactly "peer out SA packets" "$(xfrm_packets "$B" "$ob" "$oa" 0x200)" "$want"
+}
+
+# 32 bit sequence numbers that may wrap (XFRM_SA_XFLAG_OSEQ_MAY_WRAP)
+# with no replay window: both ways the numbers go 2^32 - 1, 0, 1, 2. The
+# NIC sends 0 after the wrap, as the stack does, and accepts it, as the
+# stack does with a replay window of 0.
+case_oseq_wrap() {
+	setup || return
+	SA_WRAP=1 sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 \
+		4294967294 || return 1
+	ping_exact "$A" 10.1.0.1 10.2.0.1 || return 1
+	exactly "NIC out sequence number overflows" \
+		"$(nsim_port_counter "$A_ID" tx_seq_overflow)" 0 &&
+		exactly "NIC replay drops" "$(nsim_port_counter "$A_ID" rx_replay)" 0 &&
+		nic_counts 192.168.1.1 192.168.1.2 "$PING_COUNT"
+}
+
+# The inbound replay state (highest number and bitmap) lives on the
+# device: as on mlx5, the driver leaves the xfrm state's copy alone
+# rather than report a number without its bitmap.
+case_rx_replay_state() {
+	local seq
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	ping_exact "$A" 10.1.0.1 10.2.0.1 || return 1
+	nic_counts 192.168.1.1 192.168.1.2 "$PING_COUNT" || return 1
+	# "seq-hi 0x0, seq 0x0, oseq-hi 0x0, oseq 0x0"
+	seq=$(ip -n "$A" -s xfrm state get src 192.168.1.2 dst 192.168.1.1 proto esp spi 0x200 |
+		sed -n 's/.*seq-hi 0x[0-9a-f]*, seq \(0x[0-9a-f]*\),.*/\1/p')
+	echo "# in SA replay state as the driver reports it: seq ${seq:-none}"
+	exactly "in SA's replay seq in the xfrm state" "$seq" 0x0
+}
+
+# A tunnel template without a source address: the stack fills it in from
+# the route and finds the state; the device links the policy to it by
+# reqid, as mlx5 does, and encrypts.
+case_tmpl_wildcard_src() {
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	run ip -n "$A" xfrm policy delete src 10.1.0.1/32 dst 10.2.0.1/32 dir out || return 1
+	run ip -n "$A" xfrm policy add src 10.1.0.1/32 dst 10.2.0.1/32 dir out \
+		tmpl dst 192.168.1.2 proto esp reqid 1 mode tunnel \
+		offload packet dev p0 || return 1
+	ping_exact "$A" 10.1.0.1 10.2.0.1 || return 1
+	exactly "NIC tx without a state" "$(nsim_port_counter "$A_ID" tx_no_state)" 0 &&
+		nic_counts 192.168.1.1 192.168.1.2 "$PING_COUNT"
+}
+
+# Soft and hard packet limits on the NIC's out SA (5 and 10), under
+# traffic: the device counts, and tells the stack as mlx5 does on its
+# hardware's events, so the key manager hears a soft expire at the 5th
+# packet and a hard one at the 10th; the state is then deleted, and
+# exactly 10 requests reached the peer.
+case_lifetime() {
+	local mon out soft hard sent got
+	setup || return
+	SA_A_OUT="limit packet-soft 5 limit packet-hard 10" \
+		sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	mon=$(mktemp)
+	xfrm_monitor_start "$A" "$mon" expire
+	# -W without -w: exactly 15 requests, answered or not.
+	out=$(ip netns exec "$A" ping -q -c 15 -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1)
+	slowwait 10 sh -c "! ip -n $A xfrm state get src 192.168.1.1 dst 192.168.1.2 \
+		proto esp spi 0x100 >/dev/null 2>&1"
+	local gone=$?
+	slowwait 5 grep -q 'hard 1' "$mon"
+	xfrm_monitor_stop
+	soft=$(grep -c 'hard 0' "$mon")
+	hard=$(grep -c 'hard 1' "$mon")
+	rm -f "$mon"
+	read -r sent got <<<"$(sed -n \
+		's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' <<<"$out")"
+	echo "# ping: $sent sent, $got received; expires heard: $soft soft, $hard hard;" \
+		"peer decrypted $(xfrm_packets "$B" 192.168.1.1 192.168.1.2 0x100)"
+	exactly "soft expires" "$soft" 1 &&
+		exactly "hard expires" "$hard" 1 &&
+		exactly "out state deleted (0: gone)" "$gone" 0 &&
+		exactly "echo replies" "$got" 10 &&
+		exactly "peer in SA packets" \
+			"$(xfrm_packets "$B" 192.168.1.1 192.168.1.2 0x100)" 10
+}
+
+# Offloaded policies and no state yet: the first packet makes the stack
+# add an acquire's placeholder state to the device, which accepts it
+# (mlx5 does), and the key manager hears exactly one acquire.
+case_acquire() {
+	local mon ret
+	setup || return
+	run ip -n "$A" xfrm policy add src 10.1.0.1/32 dst 10.2.0.1/32 dir out \
+		tmpl src 192.168.1.1 dst 192.168.1.2 proto esp reqid 1 mode tunnel \
+		offload packet dev p0 || return 1
+	mon=$(mktemp)
+	xfrm_monitor_start "$A" "$mon" acquire
+	ip netns exec "$A" ping -q -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1
+	slowwait 5 grep -q '^acquire' "$mon"
+	xfrm_monitor_stop
+	ret=$(grep -c '^acquire' "$mon")
+	rm -f "$mon"
+	exactly "acquires the key manager heard" "$ret" 1 &&
+		exactly "placeholder states on \$A" \
+			"$(ip -n "$A" xfrm state | grep -c '^src 192.168.1.1 dst 192.168.1.2')" 1
+}
+
+# refused EXTACK CMD...: CMD fails, saying EXTACK.
+refused() {
+	local want=$1 err
+	shift
+	if err=$("$@" 2>&1); then
+		echo "# FAILED: accepted: $*"
+		return 1
+	fi
+	grep -qF "$want" <<<"$err" && return 0
+	echo "# FAILED: $*: '$err', expected '$want'"
+	return 1
+}
+
+# What mlx5 refuses when a state or policy is offloaded (its
+# mlx5e_xfrm_validate_state() and _policy()), refused with its reason.
+# (ip xfrm takes the SPI right after the protocol.)
+case_mlx5_refusals() {
+	local st=(ip -n "$A" xfrm state add src 192.168.1.1 dst 192.168.1.2 proto esp spi)
+	local sa=(mode tunnel aead "$AEAD_ALG" "$KEY_OUT" 128)
+	local sel=(sel src 10.1.0.1 dst 10.2.0.1)
+	local pol=(ip -n "$A" xfrm policy add src 10.1.0.1/32 dst 10.2.0.1/32)
+	local tmpl=(tmpl src 192.168.1.1 dst 192.168.1.2 proto esp reqid 1 mode tunnel)
+	local off=(offload packet dev p0)
+	setup || return
+	refused "Cannot offload without reqid" \
+		"${st[@]}" 0x101 "${sa[@]}" "${sel[@]}" "${off[@]}" dir out &&
+	refused "upper protocol other than TCP/UDP" \
+		"${st[@]}" 0x102 "${sa[@]}" reqid 1 "${sel[@]}" proto icmp "${off[@]}" dir out &&
+	refused "Unsupported replay window size" \
+		"${st[@]}" 0x103 "${sa[@]}" reqid 1 flag esn replay-window 100 \
+		sel src 10.2.0.1 dst 10.1.0.1 "${off[@]}" dir in &&
+	refused "Hard limit must be greater than soft one" \
+		"${st[@]}" 0x104 "${sa[@]}" reqid 1 "${sel[@]}" \
+		limit packet-soft 10 limit packet-hard 10 "${off[@]}" dir out &&
+	refused "upper protocol other than TCP/UDP" \
+		"${pol[@]}" proto icmp dir out "${tmpl[@]}" "${off[@]}" &&
+	refused "needs an upper protocol or an address" \
+		ip -n "$A" xfrm policy add src 0.0.0.0/0 dst 0.0.0.0/0 dir out \
+		tmpl src 192.168.1.1 dst 192.168.1.2 proto esp mode tunnel "${off[@]}" &&
+	refused "requested policy priority" \
+		"${pol[@]}" dir out priority 4294967295 "${tmpl[@]}" "${off[@]}" || return 1
+	# Nothing of the above was half-added; what mlx5 takes, the device takes.
+	exactly "states on \$A" "$(ip -n "$A" xfrm state | grep -c '^src')" 0 &&
+		exactly "policies on \$A" "$(ip -n "$A" xfrm policy | grep -c '^src')" 0 &&
+		run "${st[@]}" 0x106 "${sa[@]}" reqid 1 "${sel[@]}" proto udp "${off[@]}" dir out &&
+		run "${pol[@]}" proto udp dir out "${tmpl[@]}" "${off[@]}"
+}
+
+# IPv6 with an extension header (destination options) under a policy
+# for UDP to port 5000. The stack hands no such packet to an offload
+# device (xfrm_dev_offload_ok()): from a socket it is refused and counted.
+# A frame that reaches the device anyway, here through a packet socket,
+# is classified on its upper layer, as the stack's selectors are, and
+# encrypted: $B decrypts it and receives the datagram, which $B's policy
+# would refuse in the clear.
+case_ipv6_exthdr() {
+	local out err0 err1 got a_mac b_mac sent
+	setup || return
+	sa_pair tunnel 2001:db8:1::1 2001:db8:1::2 2001:db8:a::1/128 2001:db8:b::1/128 ||
+		return 1
+	run ip -n "$A" xfrm policy delete src 2001:db8:a::1/128 dst 2001:db8:b::1/128 \
+		dir out || return 1
+	run ip -n "$A" xfrm policy add src 2001:db8:a::1/128 dst 2001:db8:b::1/128 \
+		proto udp dport 5000 dir out tmpl src 2001:db8:1::1 dst 2001:db8:1::2 \
+		proto esp reqid 1 mode tunnel offload packet dev p0 || return 1
+	a_mac=$(ip netns exec "$A" cat /sys/class/net/p0/address)
+	b_mac=$(ip netns exec "$B" cat /sys/class/net/p0/address)
+	out=$(mktemp)
+	ip netns exec "$B" timeout 60 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("2001:db8:b::1", 5000))
+s.settimeout(20)
+n = 0
+try:
+    s.recv(2048)
+    n = 1
+    s.settimeout(2)
+    s.recv(2048)
+    n = 2
+except socket.timeout:
+    pass
+print(n)' >"$out" &
+	local listener=$!
+	slowwait 10 sh -c "ip netns exec $B ss -lun | grep -q ':5000 '"
+	err0=$(xfrm_mib "$A" XfrmOutError)
+	# IPV6_DSTOPTS (59): one destination options header, a PadN option.
+	ip netns exec "$A" timeout 30 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, 59, bytes([0, 0, 1, 4, 0, 0, 0, 0]))
+s.bind(("2001:db8:a::1", 0))
+s.sendto(b"x" * 64, ("2001:db8:b::1", 5000))' 2>/dev/null
+	sent=$?
+	err1=$(xfrm_mib "$A" XfrmOutError)
+	ip netns exec "$A" python3 -c '
+import socket, struct, sys
+src = socket.inet_pton(socket.AF_INET6, "2001:db8:a::1")
+dst = socket.inet_pton(socket.AF_INET6, "2001:db8:b::1")
+payload = b"x" * 64
+ulen = 8 + len(payload)
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff or 0xffff
+pseudo = src + dst + struct.pack("!IxxxB", ulen, 17)
+udp = struct.pack("!HHHH", 4000, 5000, ulen, 0) + payload
+udp = udp[:6] + struct.pack("!H", csum(pseudo + udp)) + udp[8:]
+dstopts = bytes([17, 0, 1, 4, 0, 0, 0, 0])
+ip6 = struct.pack("!IHBB", 6 << 28, len(dstopts) + ulen, 60, 64) + src + dst
+eth = bytes.fromhex(sys.argv[2].replace(":", "")) + \
+      bytes.fromhex(sys.argv[1].replace(":", "")) + b"\x86\xdd"
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("p0", 0))
+s.send(eth + ip6 + dstopts + udp)' "$a_mac" "$b_mac" || { echo "# FAILED: injecting"; return 1; }
+	wait "$listener"
+	got=$(cat "$out")
+	rm -f "$out"
+	echo "# from a socket: send rc $sent, XfrmOutError $err0 -> $err1;" \
+		"through the device: \$B received ${got:-none}"
+	exactly "socket send refused (rc 1)" "$sent" 1 &&
+		exactly "XfrmOutError" $((err1 - err0)) 1 &&
+		exactly "datagrams received by \$B" "$got" 1 &&
+		exactly "NIC out SA packets" "$(nsim_sa_packets "$A_ID" out 0x100)" 1 &&
+		exactly "peer in SA packets" \
+			"$(xfrm_packets "$B" 2001:db8:1::1 2001:db8:1::2 0x100)" 1
+}
+
+# A VF port (switchdev mode, one VF) shares the PF's transmit and receive
+# functions but offloads nothing, as on mlx5, where only the uplink does
+# IPsec: its frames go through untouched, and the emulation's state of
+# the port, empty, is never in the way. A VF port has no peer to link to
+# (netdevsim links PF ports only): each frame it sends is dropped after
+# the emulation saw it, and counted. No IPv6 and a static neighbour, so
+# that the pings are the only frames.
+case_vf_port() {
+	local dev vf drop0 drop1
+	setup || return
+	command -v devlink >/dev/null || { echo "# SKIP: devlink not found"; return "$KSFT_SKIP"; }
+	dev=netdevsim$A_ID
+	echo 1 >"$NSIM_SYS/devices/$dev/sriov_numvfs" || return 1
+	run ip netns exec "$A" devlink dev eswitch set "netdevsim/$dev" mode switchdev || return 1
+	vf=$(slowwait 10 nsim_vf_name "$A" "$A_ID") || { echo "# FAILED: no VF port"; return 1; }
+	ip netns exec "$A" sysctl -qw "net.ipv6.conf.$vf.disable_ipv6=1"
+	ip -n "$A" addr add 192.0.2.1/24 dev "$vf"
+	ip -n "$A" neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 dev "$vf"
+	ip -n "$A" link set "$vf" up
+	drop0=$(ip netns exec "$A" cat "/sys/class/net/$vf/statistics/tx_dropped")
+	klog_mark
+	# -W without -w: exactly PING_COUNT requests, none answered.
+	ip netns exec "$A" ping -q -c "$PING_COUNT" -i 0.2 -W 1 -I 192.0.2.1 192.0.2.2 >/dev/null
+	klog_check || return 1
+	drop1=$(ip netns exec "$A" cat "/sys/class/net/$vf/statistics/tx_dropped")
+	echo "# VF port $vf: $((drop1 - drop0)) frames sent (and dropped: no peer)"
+	exactly "frames through the VF port's transmit" $((drop1 - drop0)) "$PING_COUNT" &&
+		refused "" ip -n "$A" xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp \
+			spi 0x300 reqid 3 mode tunnel aead "$AEAD_ALG" "$KEY_OUT" 128 \
+			offload packet dev "$vf" dir out
+}
+
+# nsim_vf_name NS ID: the name of the first VF port of device ID.
+nsim_vf_name() {
+	local port name
+	for port in $(ip netns exec "$1" ls "$NSIM_SYS/devices/netdevsim$2/net/"); do
+		name=$(ip netns exec "$1" cat "/sys/class/net/$port/phys_port_name" 2>/dev/null)
+		[ "$name" != pf0vf0 ] || { echo "$port"; return 0; }
+	done
+	return 1
+}
+
 # Deleting $A's device while its port has offloaded SAs and policies:
 # unregistering the port flushes them through the driver's delete and
 # free callbacks, and nothing of them may be left, in the stack or on the
@@ -245,15 +584,26 @@ require_cmds ip ping tcpdump python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 10
+ktap_set_plan 19
 run_case "tunnel, IPv4 in IPv4" case_tunnel4
 run_case "tunnel, IPv6 in IPv6" case_tunnel6
 run_case "tunnel, IPv4 in IPv6, locally generated: refused and counted" case_4in6
 run_case "tunnel, IPv6 in IPv4, locally generated: refused and counted" case_6in4
 run_case "transport, IPv4" case_transport4
 run_case "transport, IPv6" case_transport6
+run_case "transport: ESP keeps the frame's own L2 header" case_transport_l2
 run_case "ESN: sequence numbers cross 2^32 both ways" case_esn_wrap
 run_case "RX: replayed and forged (bad ICV) frames dropped and counted" case_replay_badicv
+run_case "RX: the inbound replay state stays on the device" case_rx_replay_state
+run_case "32 bit sequence numbers may wrap to 0 (oseq-may-wrap, no replay window)" \
+	case_oseq_wrap
+run_case "TX: a tunnel template without a source address" case_tmpl_wildcard_src
+run_case "TX: IPv6 with an extension header: refused by the stack, classified by the NIC" \
+	case_ipv6_exthdr
+run_case "acquire: the placeholder state is accepted, one acquire heard" case_acquire
+run_case "lifetime: soft then hard packet limit under traffic, state deleted" case_lifetime
+run_case "add: what mlx5 refuses, refused with its reason" case_mlx5_refusals
+run_case "a VF port in switchdev mode sends traffic, offloads nothing" case_vf_port
 run_case "teardown: device deleted with offloaded SAs and policies, all flushed" \
 	case_delete_with_sas
 CASE_CLEANUP=true run_case "no kmemleak report after the cases above" kmemleak_check

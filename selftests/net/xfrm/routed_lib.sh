@@ -306,13 +306,33 @@ gw_neigh() {
 	ip -n "$GW" neigh show dev "$1" to "$2" 2>/dev/null
 }
 
+# xfrm_monitor_start NS FILE EVENT: `ip xfrm monitor EVENT` of NS into
+# FILE (MON_PID), once it is subscribed: NS then has a NETLINK_XFRM (6)
+# socket in a multicast group.
+xfrm_monitor_start() {
+	ip -n "$1" xfrm monitor "$3" >"$2" &
+	MON_PID=$!
+	slowwait 10 sh -c "ip netns exec $1 awk '\$2 == 6 && \$4 != \"00000000\"' \
+		/proc/net/netlink | grep -q ." || echo "# monitor not subscribed"
+}
+
+xfrm_monitor_stop() {
+	kill "$MON_PID" 2>/dev/null
+	wait "$MON_PID" 2>/dev/null
+	MON_PID=
+}
+
 # capture_start NS DEV FILE [TCPDUMP_ARGS...]: record packets into FILE,
 # from when it returns: tcpdump says "listening on" once its socket, ring
 # and filter are set up.
 capture_start() {
 	local ns=$1 dev=$2 file=$3
 	shift 3
-	ip netns exec "$ns" tcpdump -i "$dev" -n -U -w "$file" "$@" 2>"$file.log" &
+	# Immediate mode: without it libpcap hands packets over a ring block
+	# at a time, and the block being filled when tcpdump is stopped (up to
+	# its 1 s timeout's worth) is lost: one ESP packet of ten was, once.
+	ip netns exec "$ns" tcpdump -i "$dev" -n -U --immediate-mode -w "$file" "$@" \
+		2>"$file.log" &
 	CAPTURE_PID=$!
 	slowwait 10 grep -q "listening on" "$file.log" ||
 		echo "# capture on $dev not ready: $(cat "$file.log")"

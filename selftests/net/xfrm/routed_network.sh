@@ -14,6 +14,7 @@ PING_COUNT=${PING_COUNT:-5}
 
 cleanup() {
 	[ -z "${CAPTURE_PID:-}" ] || kill "$CAPTURE_PID" 2>/dev/null
+	[ -z "${MON_PID:-}" ] || xfrm_monitor_stop
 	topo_cleanup
 }
 trap cleanup EXIT
@@ -67,12 +68,13 @@ offload_setup() {
 }
 
 # ping_routed FROM_NS SRC DST [PING_ARGS...]: PING_COUNT requests, and
-# every reply within the deadline, or fail (-c with -w).
+# every reply within the deadline, or fail (-c with -w). PING_DEADLINE
+# shortens the wait where a failure is what the case expects.
 ping_routed() {
 	local ns=$1 src=$2 dst=$3
 	shift 3
-	ip netns exec "$ns" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) "$@" \
-		-I "$src" "$dst"
+	ip netns exec "$ns" ping -q -c "$PING_COUNT" -i 0.2 \
+		-w "${PING_DEADLINE:-$((PING_COUNT + 10))}" "$@" -I "$src" "$dst"
 }
 
 # check_direct FROM_NS SRC DST [PING_ARGS...]: forwarded tunnel traffic
@@ -159,8 +161,9 @@ case_udp() {
 	tunnel_select "${1:-4}" "${2:-4}"
 	offload_setup || return
 	out=$(mktemp)
-	# The receiver counts datagrams until 5 s pass without one (60 s
-	# for the first: the sender may be slow to start).
+	# The receiver counts datagrams until it has them all, or 5 s pass
+	# without one (60 s for the first: the sender may be slow to start);
+	# a datagram more than sent would be counted by the NIC checks.
 	ip netns exec "$NS1" timeout 120 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET,
@@ -169,12 +172,13 @@ s.bind((sys.argv[1], 5002))
 s.settimeout(60)
 n = 0
 try:
-    while True:
+    while n < int(sys.argv[2]):
         s.recv(2048)
         n += 1
         s.settimeout(5)
 except socket.timeout:
-    print(n)' "$T_DST" >"$out" &
+    pass
+print(n)' "$T_DST" "$n" >"$out" &
 	listener=$!
 	slowwait 10 sh -c "ip netns exec $NS1 ss -lun | grep -q ':5002 '"
 	path0=$(path_snapshot)
@@ -310,6 +314,45 @@ case_long_flow() {
 	path_rose "$path0" at_least 1
 }
 
+# Soft and hard packet limits on the NIC's out SA (5 and 10) under the
+# report's forwarded traffic: the device counts and tells the stack, the
+# key manager hears a soft expire and then a hard one, the state goes,
+# and exactly 10 requests crossed, each counted by the path.
+case_lifetime() {
+	local mon out sent got path0 ne0 soft hard gone
+	offload_setup || return
+	run ip -n "$GW" xfrm state delete src "$GW_ADDR" dst "$NE_ADDR" proto esp \
+		spi "$SPI_OUT" || return 1
+	run ip -n "$GW" xfrm state add src "$GW_ADDR" dst "$NE_ADDR" proto esp spi "$SPI_OUT" \
+		reqid 1 mode tunnel flag esn replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" \
+		"$ICV_BITS" sel src 16.0.0.0/8 dst 48.0.0.0/8 \
+		limit packet-soft 5 limit packet-hard 10 $GW_OFFLOAD dir out || return 1
+	path0=$(path_snapshot)
+	ne0=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
+	mon=$(mktemp)
+	xfrm_monitor_start "$GW" "$mon" expire
+	# -W without -w: exactly 15 requests, answered or not.
+	out=$(ip netns exec "$NS0" ping -q -c 15 -i 0.2 -W 1 -I 16.0.0.1 48.0.0.1)
+	slowwait 10 sh -c "! ip -n $GW xfrm state get src $GW_ADDR dst $NE_ADDR \
+		proto esp spi $SPI_OUT >/dev/null 2>&1"
+	gone=$?
+	slowwait 5 grep -q 'hard 1' "$mon"
+	xfrm_monitor_stop
+	soft=$(grep -c 'hard 0' "$mon")
+	hard=$(grep -c 'hard 1' "$mon")
+	rm -f "$mon"
+	read -r sent got <<<"$(ping_stats "$out")"
+	echo "# ping: $sent sent, $got received; expires heard: $soft soft, $hard hard;" \
+		"NE decrypted $ne0 -> $(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")"
+	exactly "soft expires" "$soft" 1 &&
+		exactly "hard expires" "$hard" 1 &&
+		exactly "out state deleted (0: gone)" "$gone" 0 &&
+		exactly "echo replies" "$got" 10 &&
+		path_rose "$path0" exactly 10 &&
+		exactly "NE decrypted" \
+			$(($(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT") - ne0)) 10
+}
+
 # The checks can fail: check_direct must report a failure when the
 # emulated NIC drops what it is handed, and when it sends the payload
 # unencrypted; with the faults off again, it passes.
@@ -318,7 +361,7 @@ case_checks_can_fail() {
 	offload_setup || return
 	for fault in fail_tx fail_encrypt; do
 		nsim_fault "$NSIM_GW_ID" "$fault" 1 || return 1
-		if check_direct "$NS0" 16.0.0.1 48.0.0.1; then
+		if PING_DEADLINE=3 check_direct "$NS0" 16.0.0.1 48.0.0.1; then
 			echo "# FAILED: check_direct passed with the emulation's $fault"
 			return 1
 		fi
@@ -338,7 +381,7 @@ require_cmds ip ping tcpdump socat ss bc python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 run_case "software IPsec: 16.0.0.1 <-> 48.0.0.1 over ESP" case_software
 run_case "packet offload: 16.0.0.1 -> 48.0.0.1, direct output, no neighbour for 48.0.0.1" \
 	case_forward
@@ -351,6 +394,7 @@ run_case "packet offload: IPv4 in IPv6" case_family 4 6
 run_case "packet offload: IPv6 in IPv4" case_family 6 4
 run_case "packet offload: larger than the tunnel MTU, PMTU feedback" case_pmtu
 run_case "packet offload: $FLOOD_COUNT pings, $LONG_FLOW_MB MB of TCP" case_long_flow
+run_case "packet offload: soft then hard packet limit under forwarded traffic" case_lifetime
 run_case "the checks fail with the NIC dropping or not encrypting" case_checks_can_fail
 script_time
 ktap_finished
