@@ -11,8 +11,6 @@ lib_dir=$(dirname "$(readlink -f "$0")")
 source "$lib_dir/routed_network.sh"
 source "$lib_dir/direct_tx_lib.sh"
 
-LOAD_CYCLES=${LOAD_CYCLES:-$([ "${XFRM_LONG:-0}" = 1 ] && echo 100 || echo 20)}
-
 cleanup() {
 	[ -z "${CAPTURE_PID:-}" ] || kill "$CAPTURE_PID" 2>/dev/null
 	modules_unload

@@ -155,7 +155,7 @@ case_port_delete() {
 }
 
 case_module_reload() {
-	local i cycles=${RELOAD_CYCLES:-20} ne0 ne1
+	local i cycles=$LOAD_CYCLES ne0 ne1
 	setup || return
 	ne0=$(ne_decrypted)
 	flood_start || return 1
@@ -222,7 +222,7 @@ ktap_print_header
 ktap_set_plan 5
 run_case "under load: out SA deleted and re-added" case_sa_readd
 run_case "under load: offload port deleted and recreated" case_port_delete
-run_case "under load: module unloaded and reloaded ${RELOAD_CYCLES:-20} times" \
+run_case "under load: module unloaded and reloaded $LOAD_CYCLES times" \
 	case_module_reload
 run_case "under load: route to the peer changes, dead next hop, back" case_route_change
 CASE_CLEANUP=true run_case "no kmemleak report after the faults" case_kmemleak

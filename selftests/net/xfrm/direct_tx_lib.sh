@@ -6,6 +6,9 @@
 # Path to the module (.ko) or its name for modprobe.
 XDT_MODULE=${XDT_MODULE:-xfrm_direct_tx}
 
+# Module load/unload cycles, idle and under load; XFRM_LONG=1: 100.
+LOAD_CYCLES=${LOAD_CYCLES:-$([ "${XFRM_LONG:-0}" = 1 ] && echo 100 || echo 10)}
+
 # module_load NAME|PATH [PARAMS...]: returns $KSFT_SKIP, saying so, when
 # the module is not there at all (not built, or a kernel without it);
 # any other failure to load is a failure.
