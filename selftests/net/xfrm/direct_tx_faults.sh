@@ -90,9 +90,7 @@ check_resumed() {
 	check_offload_path "gw_neigh p0 48.0.0.1" \
 		"nsim_sa_packets $NSIM_GW_ID out $SPI_OUT" \
 		"xfrm_packets $NE $GW_ADDR $NE_ADDR $SPI_OUT" \
-		ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
-		-I 16.0.0.1 48.0.0.1 ||
-		return 1
+		ping_routed "$NS0" 16.0.0.1 48.0.0.1 || return 1
 	# Every packet the NIC encrypted for the live SA was decrypted by
 	# the NE: nothing is in flight once the pings are answered.
 	tx=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")

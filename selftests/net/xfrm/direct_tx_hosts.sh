@@ -225,8 +225,7 @@ case_no_module() {
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
 	NIC_COUNT_OPTIONAL=1 check_offload_path local_neigh local_sent remote_decrypted \
-		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
-		-I 16.0.0.1 48.0.0.1
+		ping_routed xdt-ns0 16.0.0.1 48.0.0.1
 }
 
 # The fix: 0% loss, no neighbour for 48.0.0.1, and every count rose.
@@ -240,8 +239,7 @@ case_fixed() {
 		hook_load "$XDT_MODULE" || return
 	fi
 	NIC_COUNT_OPTIONAL=1 check_offload_path local_neigh local_sent remote_decrypted \
-		ip netns exec xdt-ns0 ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
-		-I 16.0.0.1 48.0.0.1
+		ping_routed xdt-ns0 16.0.0.1 48.0.0.1
 	local ret=$?
 	PATH_COUNTERS=()
 	[ "${XDT_PRELOADED:-0}" = 1 ] || module_unload "$XDT_MODULE"

@@ -140,8 +140,7 @@ check_lab_direct() {
 	check_offload_path "gw_neigh p0 48.0.0.1" \
 		"nsim_sa_packets $NSIM_GW_ID out $SPI_OUT" \
 		"xfrm_packets $NE $GW_ADDR $NE_ADDR $SPI_OUT" \
-		ip netns exec "$NS0" ping -q -c "$PING_COUNT" -i 0.2 -w $((PING_COUNT + 10)) \
-		-I 16.0.0.1 48.0.0.1
+		ping_routed "$NS0" 16.0.0.1 48.0.0.1
 }
 
 case_direct() {
