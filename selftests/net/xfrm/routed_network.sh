@@ -98,7 +98,7 @@ case_reverse() {
 	check_direct "$NS1" "$T_DST" "$T_SRC" || return 1
 	rx1=$(nsim_sa_packets "$NSIM_GW_ID" in "$SPI_IN")
 	echo "# NIC SA $SPI_IN rx: $rx0 -> $rx1"
-	exactly "NIC in SA packets" $((rx1 - rx0)) "$PING_COUNT"
+	exactly "NIC in SA packets" $((rx1 - rx0)) "$PING_SENT"
 }
 
 # A cross-family tunnel: check_direct, and no inner packet in the clear
