@@ -20,13 +20,13 @@
 source "$(dirname "$(readlink -f "$0")")/routed_lib.sh"
 
 PING_COUNT=${PING_COUNT:-4}
-A_ID= B_ID=
+A_ID= B_ID= R_ID=
 
 cleanup() {
 	[ -z "${MON_PID:-}" ] || xfrm_monitor_stop
 	cleanup_all_ns
-	nsim_del "$A_ID" "$B_ID"
-	A_ID= B_ID=
+	nsim_del "$A_ID" "$B_ID" "$R_ID"
+	A_ID= B_ID= R_ID=
 }
 trap cleanup EXIT
 CASE_CLEANUP=cleanup
@@ -93,20 +93,16 @@ sa_pair() {
 		tmpl src "$oa" dst "$ob" proto esp reqid 1 mode "$mode" || return 1
 }
 
-# traffic OUTER_A OUTER_B PING_SRC PING_DST: ping from $A, then check the
-# NIC counters on $A and the software SA counters on $B.
+# traffic OUTER_A OUTER_B PING_SRC PING_DST: ping from $A, every request
+# answered; the NIC's SAs on $A and the software SAs on $B each count
+# exactly the requests sent. One request goes first: the stock path
+# resolves the inner destination on p0 (the connected case), and in IPv6
+# the peer's neighbour advertisement for it rides the tunnel.
 traffic() {
-	local oa=$1 ob=$2 src=$3 dst=$4 tx rx b_in b_out
-	run ip netns exec "$A" ping -q -c "$PING_COUNT" -i 0.2 -W 2 -I "$src" "$dst" || return 1
-	tx=$(nsim_sa_packets "$A_ID" out 0x100)
-	rx=$(nsim_sa_packets "$A_ID" in 0x200)
-	b_in=$(xfrm_packets "$B" "$oa" "$ob" 0x100)
-	b_out=$(xfrm_packets "$B" "$ob" "$oa" 0x200)
-	echo "# NIC tx $tx rx $rx; software peer decrypted $b_in, encrypted $b_out"
-	at_least "NIC out SA packets" "$tx" "$PING_COUNT" &&
-		at_least "NIC in SA packets" "$rx" "$PING_COUNT" &&
-		at_least "peer in SA packets" "$b_in" "$PING_COUNT" &&
-		at_least "peer out SA packets" "$b_out" "$PING_COUNT"
+	local base
+	run ip netns exec "$A" ping -q -c 1 -W 2 -I "$3" "$4" >/dev/null || return 1
+	base=$(sa_packets "$1" "$2")
+	ping_exact "$A" "$3" "$4" && nic_counts "$1" "$2" "$PING_SENT" "$base"
 }
 
 case_tunnel4() {
@@ -278,14 +274,24 @@ ping_exact() {
 	run ping_routed "$1" "$2" "$3" >/dev/null
 }
 
-# nic_counts OUTER_A OUTER_B WANT: the NIC's two SAs on $A and the
-# software SAs on $B each count exactly WANT packets.
+# sa_packets OUTER_A OUTER_B: the packets of the NIC's out and in SAs on
+# $A and of the software in and out SAs on $B.
+sa_packets() {
+	echo "$(nsim_sa_packets "$A_ID" out 0x100) $(nsim_sa_packets "$A_ID" in 0x200)" \
+		"$(xfrm_packets "$B" "$1" "$2" 0x100) $(xfrm_packets "$B" "$2" "$1" 0x200)"
+}
+
+# nic_counts OUTER_A OUTER_B WANT [BASE]: the four SAs of sa_packets each
+# count exactly WANT packets, or WANT more than in BASE (sa_packets).
 nic_counts() {
-	local oa=$1 ob=$2 want=$3
-	exactly "NIC out SA packets" "$(nsim_sa_packets "$A_ID" out 0x100)" "$want" &&
-		exactly "NIC in SA packets" "$(nsim_sa_packets "$A_ID" in 0x200)" "$want" &&
-		exactly "peer in SA packets" "$(xfrm_packets "$B" "$oa" "$ob" 0x100)" "$want" &&
-		exactly "peer out SA packets" "$(xfrm_packets "$B" "$ob" "$oa" 0x200)" "$want"
+	local want=$3 got base i
+	local names=("NIC out SA" "NIC in SA" "peer in SA" "peer out SA")
+	read -ra got <<<"$(sa_packets "$1" "$2")"
+	read -ra base <<<"${4:-0 0 0 0}"
+	for i in 0 1 2 3; do
+		[ -n "${got[i]:-}" ] || { echo "# FAILED: no ${names[i]}"; return 1; }
+		exactly "${names[i]} packets" $((got[i] - base[i])) "$want" || return 1
+	done
 }
 
 # 32 bit sequence numbers that may wrap (XFRM_SA_XFLAG_OSEQ_MAY_WRAP)
@@ -560,6 +566,208 @@ nsim_vf_name() {
 	return 1
 }
 
+# port_mac NS DEV
+port_mac() {
+	ip netns exec "$1" cat "/sys/class/net/$2/address"
+}
+
+# nsim_sa_is ID DIR SPI FIELD VALUE: for busywait.
+nsim_sa_is() {
+	[ "$(nsim_sa_field "$1" "$2" "$3" "$4")" = "$5" ]
+}
+
+# icmp_in_echos NS: echo requests the stack of NS delivered.
+icmp_in_echos() {
+	ip netns exec "$1" awk '/^Icmp:/ { if (!n++) { for (i = 1; i <= NF; i++)
+		if ($i == "InEchos") c = i } else print $c }' /proc/net/snmp
+}
+
+# A cold peer neighbour: no frame went to the peer before the SAs. As on
+# mlx5, adding the out SA takes a snapshot of the next hop, finds it
+# unresolved and solicits it; the answer's netevent, keyed by the SA's
+# peer address, gives the SA its address. Every request then gets through.
+case_cold_neigh() {
+	local t0 t1 peer_mac
+	setup || return
+	run ip -n "$A" neigh flush dev p0 || return 1
+	exactly "neighbours on \$A's p0 after the flush" \
+		"$(ip -n "$A" neigh show dev p0 | grep -c lladdr)" 0 || return 1
+	peer_mac=$(port_mac "$B" p0)
+	t0=$(date +%s%N)
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$peer_mac" || {
+		echo "# FAILED: the out SA's next hop is $(nsim_sa_field "$A_ID" out 0x100 next_hop), not $peer_mac"
+		return 1
+	}
+	t1=$(date +%s%N)
+	echo "# next hop resolved within $(((t1 - t0) / 1000000)) ms of the first ip xfrm command"
+	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1
+}
+
+# The peer's MAC address changes, and the peer announces it (arp_notify):
+# $A's neighbour entry takes the new address, and its netevent, keyed by
+# the SA's peer address, moves the NIC's snapshot, as on mlx5. Traffic
+# goes on, every request answered.
+case_next_hop_peer() {
+	local mac=02:00:00:00:01:02 sent
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	ping_exact "$A" 10.1.0.1 10.2.0.1 || return 1
+	sent=$PING_SENT
+	ip netns exec "$B" sysctl -qw net.ipv4.conf.p0.arp_notify=1
+	run ip -n "$B" link set p0 address "$mac" || return 1
+	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$mac" || {
+		echo "# FAILED: the out SA's next hop stayed $(nsim_sa_field "$A_ID" out 0x100 next_hop)"
+		return 1
+	}
+	ping_exact "$A" 10.1.0.1 10.2.0.1 || return 1
+	nic_counts 192.168.1.1 192.168.1.2 $((sent + PING_SENT))
+}
+
+# $A reaches the SA peer $B through a router $R:
+#   $A p0 (netdevsim, offload) 192.168.1.1 -- 192.168.1.254 $R p0 (netdevsim)
+#   $R r1 (veth) 192.168.2.254 -- 192.168.2.2 $B b1 (veth), software IPsec
+setup_router() {
+	cleanup
+	modprobe -q netdevsim 2>/dev/null
+	[ -w "$NSIM_SYS/new_device" ] || return "$KSFT_SKIP"
+	setup_ns A B R || return 1
+	A_ID=$(nsim_add "$A" p0) || return 1
+	R_ID=$(nsim_add "$R" p0) || return 1
+	nsim_link "$A" p0 "$R" p0 || return 1
+	ip -n "$R" link add r1 type veth peer name b1 netns "$B" || return 1
+	ip -n "$A" -batch - <<-EOF || return 1
+	addr add 192.168.1.1/24 dev p0
+	addr add 10.1.0.1/32 dev p0
+	link set p0 up
+	route add 192.168.2.0/24 via 192.168.1.254
+	route add 10.2.0.1/32 via 192.168.1.254
+	EOF
+	ip -n "$R" -batch - <<-EOF || return 1
+	addr add 192.168.1.254/24 dev p0
+	addr add 192.168.2.254/24 dev r1
+	link set p0 up
+	link set r1 up
+	EOF
+	ip -n "$B" -batch - <<-EOF || return 1
+	addr add 192.168.2.2/24 dev b1
+	addr add 10.2.0.1/32 dev b1
+	link set b1 up
+	route add 192.168.1.0/24 via 192.168.2.254
+	route add 10.1.0.1/32 via 192.168.2.254
+	EOF
+	ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$R" sysctl -qw net.ipv4.conf.p0.arp_notify=1
+	# IKE's traffic would have resolved the router before the SAs.
+	run ip netns exec "$A" ping -q -c 1 -W 2 192.168.2.2 >/dev/null
+}
+
+# r_mac_change MAC: $R's p0 takes MAC and announces it; wait until $A's
+# neighbour entry for $R has it.
+r_mac_change() {
+	run ip -n "$R" link set p0 address "$1" || return 1
+	busywait "$BUSYWAIT_TIMEOUT" sh -c \
+		"ip -n $A neigh show dev p0 to 192.168.1.254 | grep -q 'lladdr $1'" ||
+		{ echo "# FAILED: \$A did not learn the router's new MAC $1"; return 1; }
+}
+
+# The router in front of the peer changes its MAC address. $A's stack
+# learns it, but mlx5 follows netevents for the SA's own addresses only,
+# not for the router's: the NIC goes on sending to the old address, which
+# the router drops. Exactly what ping sent leaves the NIC, to the old MAC,
+# and nothing reaches the peer. ipsec_packet_follow_next_hop, the
+# emulation's kinder switch, follows the router: traffic goes through.
+case_next_hop_router() {
+	local mac0 mac1=02:00:00:00:02:01 mac2=02:00:00:00:02:02 cap tx0 in0 old new base
+	setup_router || return
+	sa_pair tunnel 192.168.1.1 192.168.2.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	mac0=$(port_mac "$R" p0)
+	exactly "out SA's next hop" "$(nsim_sa_field "$A_ID" out 0x100 next_hop)" "$mac0" &&
+		ping_exact "$A" 10.1.0.1 10.2.0.1 &&
+		nic_counts 192.168.1.1 192.168.2.2 "$PING_SENT" || return 1
+
+	r_mac_change "$mac1" || return 1
+	exactly "out SA's next hop after the router's change" \
+		"$(nsim_sa_field "$A_ID" out 0x100 next_hop)" "$mac0" || return 1
+	tx0=$(nsim_sa_packets "$A_ID" out 0x100)
+	in0=$(xfrm_packets "$B" 192.168.1.1 192.168.2.2 0x100)
+	cap=$(mktemp)
+	capture_start "$R" p0 "$cap" -Q in
+	if PING_DEADLINE=3 ping_routed "$A" 10.1.0.1 10.2.0.1 >/dev/null; then
+		capture_stop
+		rm -f "$cap"
+		echo "# FAILED: answered through a router whose new MAC the NIC cannot know"
+		return 1
+	fi
+	capture_stop
+	old=$(capture_count "$cap" "ether dst $mac0 and esp")
+	new=$(capture_count "$cap" "ether dst $mac1 and esp")
+	rm -f "$cap"
+	echo "# $PING_SENT requests: $old ESP frames to the router's old MAC, $new to its new one"
+	exactly "NIC out SA packets" $(($(nsim_sa_packets "$A_ID" out 0x100) - tx0)) "$PING_SENT" &&
+		exactly "ESP frames to the router's old MAC" "$old" "$PING_SENT" &&
+		exactly "ESP frames to the router's new MAC" "$new" 0 &&
+		exactly "peer in SA packets" \
+			"$(xfrm_packets "$B" 192.168.1.1 192.168.2.2 0x100)" "$in0" || return 1
+
+	echo 1 >"/sys/kernel/debug/netdevsim/netdevsim$A_ID/ports/0/ipsec_packet_follow_next_hop"
+	r_mac_change "$mac2" || return 1
+	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$mac2" || {
+		echo "# FAILED: with ipsec_packet_follow_next_hop, the next hop stayed $(nsim_sa_field "$A_ID" out 0x100 next_hop)"
+		return 1
+	}
+	base=$(sa_packets 192.168.1.1 192.168.2.2)
+	ping_exact "$A" 10.1.0.1 10.2.0.1 &&
+		nic_counts 192.168.1.1 192.168.2.2 "$PING_SENT" "$base"
+}
+
+# What mlx5 and the stack do not enforce on receive, pinned down so that a
+# change on either side shows. mlx5 steers only ESP to its IPsec tables,
+# and the stack passes packets without a secpath through an offloaded in
+# policy ("already checked by HW", xfrm_policy.c); a packet the device
+# decrypted gets no selector check either (__xfrm_policy_check2()).
+# rx_unenforced SRC: $B pings 10.1.0.1 from SRC, in whatever its policies
+# make of it; $A's stack gets every request, no policy drop is counted.
+rx_unenforced() {
+	local echos0 mism0
+	echos0=$(icmp_in_echos "$A")
+	mism0=$(xfrm_mib "$A" XfrmInTmplMismatch)
+	# -W without -w: exactly PING_COUNT requests; $A may not answer.
+	ip netns exec "$B" ping -q -c "$PING_COUNT" -i 0.2 -W 1 -I "$1" 10.1.0.1 >/dev/null
+	exactly "echo requests delivered on \$A" \
+		$(($(icmp_in_echos "$A") - echos0)) "$PING_COUNT" &&
+		exactly "XfrmInTmplMismatch on \$A" \
+			$(($(xfrm_mib "$A" XfrmInTmplMismatch) - mism0)) 0
+}
+
+# Cleartext towards an offloaded in policy: delivered, as with mlx5.
+case_rx_cleartext() {
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	run ip -n "$B" xfrm policy delete src 10.2.0.1/32 dst 10.1.0.1/32 dir out || return 1
+	rx_unenforced 10.2.0.1 &&
+		exactly "NIC in SA packets" "$(nsim_sa_packets "$A_ID" in 0x200)" 0
+}
+
+# An inner source outside the in SA's selector (10.2.0.99, the SA's is
+# 10.2.0.1/32), sent by $B through that SA: the NIC decrypts it and the
+# stack delivers it, as with mlx5.
+case_rx_inner_selector() {
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	ip -n "$B" -batch - <<-EOF || return 1
+	addr add 10.2.0.99/32 dev p0
+	xfrm state delete src 192.168.1.2 dst 192.168.1.1 proto esp spi 0x200
+	xfrm state add src 192.168.1.2 dst 192.168.1.1 proto esp spi 0x200 reqid 2 \
+		mode tunnel flag esn replay-window 128 aead $AEAD_ALG $KEY_IN 128 \
+		sel src 10.2.0.0/24 dst 10.1.0.1/32
+	xfrm policy add src 10.2.0.99/32 dst 10.1.0.1/32 dir out \
+		tmpl src 192.168.1.2 dst 192.168.1.1 proto esp reqid 2 mode tunnel
+	EOF
+	rx_unenforced 10.2.0.99 &&
+		exactly "NIC in SA packets" "$(nsim_sa_packets "$A_ID" in 0x200)" "$PING_COUNT"
+}
+
 # Deleting $A's device while its port has offloaded SAs and policies:
 # unregistering the port flushes them through the driver's delete and
 # free callbacks, and nothing of them may be left, in the stack or on the
@@ -583,7 +791,7 @@ require_cmds ip ping tcpdump python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 24
 run_case "tunnel, IPv4 in IPv4" case_tunnel4
 run_case "tunnel, IPv6 in IPv6" case_tunnel6
 run_case "tunnel, IPv4 in IPv6, locally generated: refused and counted" case_4in6
@@ -603,6 +811,15 @@ run_case "acquire: the placeholder state is accepted, one acquire heard" case_ac
 run_case "lifetime: soft then hard packet limit under traffic, state deleted" case_lifetime
 run_case "add: what mlx5 refuses, refused with its reason" case_mlx5_refusals
 run_case "a VF port in switchdev mode sends traffic, offloads nothing" case_vf_port
+run_case "next hop: cold peer neighbour, solicited when the SA is added" case_cold_neigh
+run_case "next hop: the peer's new MAC followed (netevent for the SA's address)" \
+	case_next_hop_peer
+run_case "next hop: a router's new MAC not followed, as on mlx5; followed when asked" \
+	case_next_hop_router
+run_case "RX: cleartext towards an offloaded in policy delivered, as with mlx5" \
+	case_rx_cleartext
+run_case "RX: inner source outside the SA selector delivered, as with mlx5" \
+	case_rx_inner_selector
 run_case "teardown: device deleted with offloaded SAs and policies, all flushed" \
 	case_delete_with_sas
 CASE_CLEANUP=true run_case "no kmemleak report after the cases above" kmemleak_check

@@ -404,12 +404,18 @@ debugfs_mount() {
 	kmemleak_clear
 }
 
-# nsim_sa_packets ID DIR SPI: packets the emulated NIC processed for a SA.
-nsim_sa_packets() {
+# nsim_sa_field ID DIR SPI FIELD: one field of an emulated SA
+# (next_hop, no_neigh, packets, ...).
+nsim_sa_field() {
 	local f=/sys/kernel/debug/netdevsim/netdevsim$1/ports/0/ipsec_packet
 	local spi
 	spi=$(printf 0x%08x "$3")
-	sed -n "s/^packet sa $2 spi=$spi .* packets=\([0-9]*\) .*/\1/p" "$f" 2>/dev/null | head -n1
+	sed -n "/^packet sa $2 spi=$spi /s/.* $4=\([^ ]*\).*/\1/p" "$f" 2>/dev/null | head -n1
+}
+
+# nsim_sa_packets ID DIR SPI: packets the emulated NIC processed for a SA.
+nsim_sa_packets() {
+	nsim_sa_field "$1" "$2" "$3" packets
 }
 
 # nsim_port_counter ID NAME: a port counter of the emulation.
