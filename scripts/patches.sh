@@ -2,8 +2,9 @@
 # `make patches`: the netdev series, from the project's sources.
 #
 # patches/<N-name>/ is one series, applied in the order of N:
-#   0-cross-family [PATCH ipsec]        the fix for cross-family packet
-#                 offload tunnels (one patch, no cover letter)
+#   0-cross-family [PATCH ipsec]        two packet offload fixes: the child
+#                 route of cross-family tunnels, no software decryption
+#                 of ESP for packet offload states
 #   1-netdevsim   [PATCH net-next]      the netdevsim packet offload
 #                 emulation, and the selftests that need nothing else
 #   2-direct-tx   [RFC PATCH net-next]  the xfrm output hook, the Rust

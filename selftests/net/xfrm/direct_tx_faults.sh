@@ -199,7 +199,8 @@ case_route_change() {
 	flood_running || return 1
 	sa_mac=$(nsim_sa_field "$NSIM_GW_ID" out "$SPI_OUT" next_hop)
 	nn1=$(nsim_port_counter "$NSIM_GW_ID" tx_no_neigh)
-	echo "# next hop 192.168.101.99: NIC sends to $sa_mac (NE p0 $ne_mac), tx_no_neigh $nn0 -> $nn1"
+	echo "# route via 192.168.101.99: the NIC sends to $sa_mac (NE p0 $ne_mac)," \
+		"tx_no_neigh $nn0 -> $nn1"
 	exactly "NIC SA next hop (the NE's p0)" "$sa_mac" "$ne_mac" || return 1
 	exactly "NIC drops for want of a neighbour" "$nn1" "$nn0" || return 1
 	! ip -n "$GW" neigh show dev p0 to 192.168.101.99 | grep -q . ||

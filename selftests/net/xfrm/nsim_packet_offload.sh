@@ -211,6 +211,33 @@ s.send(eth + ip + udp)' "$other" "$mac"
 		exactly "NIC out SA packets" "$(nsim_sa_packets "$A_ID" out 0x100)" 1
 }
 
+# The outer header is mlx5's reformat header, fixed when the SA is added:
+# an inner DSCP and ECN (ping -Q 0xb9: CS5, ECT(1)) are not copied, DF is
+# not set, the TTL is 64.
+case_outer_header() {
+	local cap frames fixed hdrs
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	# Without GRO, $B's tap sees the wire: ESP GRO would decrypt first.
+	run ip netns exec "$B" ethtool -K p0 gro off || return 1
+	cap=$(mktemp)
+	capture_start "$B" p0 "$cap" -Q in
+	run ping_routed "$A" 10.1.0.1 10.2.0.1 -Q 0xb9 >/dev/null
+	local ret=$?
+	capture_stop
+	frames=$(capture_count "$cap" esp)
+	# "IP (tos 0x0, ttl 64, id 0, offset 0, flags [none], proto ESP (50), ..."
+	hdrs=$(tcpdump -n -v -r "$cap" esp 2>/dev/null | grep -o 'IP (tos .*, proto ESP')
+	fixed=$(grep -c '^IP (tos 0x0, ttl 64, id [0-9]*, offset 0, flags \[none\], proto ESP$' \
+		<<<"$hdrs")
+	echo "# $frames ESP frames, $fixed with tos 0, TTL 64, no DF;" \
+		"outer headers: $(sort -u <<<"$hdrs" | sed 's/, id [0-9]*//' | paste -sd';')"
+	rm -f "$cap"
+	exactly "ping with DSCP and ECN set" "$ret" 0 &&
+		exactly "ESP frames on \$B's wire" "$frames" "$PING_SENT" &&
+		exactly "ESP frames with mlx5's outer header" "$fixed" "$PING_SENT"
+}
+
 # ESN: both out sequence numbers start just below 2^32, so the pings
 # carry the high half over in both directions.
 case_esn_wrap() {
@@ -218,10 +245,11 @@ case_esn_wrap() {
 	setup || return
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 4294967294 || return 1
 	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1 || return 1
-	seq=$(sed -n 's/^packet sa out spi=0x00000100 .* seq=\([0-9]*\) .*/\1/p' \
-		"/sys/kernel/debug/netdevsim/netdevsim$A_ID/ports/0/ipsec_packet")
+	seq=$(nsim_sa_field "$A_ID" out 0x100 seq)
 	echo "# NIC out sequence number now $seq"
-	at_least "NIC out sequence number past 2^32" "$seq" 4294967297
+	at_least "NIC out sequence number past 2^32" "$seq" 4294967297 &&
+		exactly "NIC out sequence number" "$seq" \
+			$((4294967294 + $(nsim_sa_packets "$A_ID" out 0x100)))
 }
 
 # A replayed frame and one with a forged sequence number (so a bad ICV)
@@ -231,18 +259,7 @@ case_replay_badicv() {
 	setup || return
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
 	cap=$(mktemp)
-	# $B's own ESP (to $A's NIC): on receive a tap would also see $A's.
-	# A loaded TCG guest may start tcpdump late: try again until it has
-	# recorded one.
-	local try
-	for try in 1 2 3; do
-		capture_start "$B" p0 "$cap" -Q out
-		run ip netns exec "$A" ping -q -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 ||
-			{ capture_stop; rm -f "$cap"; return 1; }
-		capture_stop
-		[ "$(capture_count "$cap" esp)" -eq 0 ] || break
-		echo "# capture $try recorded no ESP frame"
-	done
+	capture_peer_esp "$cap" || { rm -f "$cap"; return 1; }
 	rx0=$(nsim_sa_packets "$A_ID" in 0x200)
 	replay0=$(nsim_port_counter "$A_ID" rx_replay)
 	icv0=$(nsim_port_counter "$A_ID" rx_bad_icv)
@@ -251,7 +268,7 @@ case_replay_badicv() {
 	local ret=$?
 	rm -f "$cap"
 	[ $ret -eq 0 ] || { echo "# FAILED: could not inject"; return 1; }
-	sleep 0.5
+	busywait "$BUSYWAIT_TIMEOUT" port_counter_is "$A_ID" rx_bad_icv $((icv0 + 1))
 	rx1=$(nsim_sa_packets "$A_ID" in 0x200)
 	replay1=$(nsim_port_counter "$A_ID" rx_replay)
 	icv1=$(nsim_port_counter "$A_ID" rx_bad_icv)
@@ -261,11 +278,32 @@ case_replay_badicv() {
 		sed -n 's/.*replay-window [0-9]* replay \([0-9]*\) failed \([0-9]*\).*/\1 \2/p')
 	echo "# NIC rx: $rx0 -> $rx1, replay drops: $replay0 -> $replay1," \
 		"bad ICV drops: $icv0 -> $icv1; SA stats: replay $sa_replay failed $sa_icv"
-	at_most "packets delivered from injected frames" $((rx1 - rx0)) 0 &&
-		at_least "replay drops" $((replay1 - replay0)) 1 &&
-		at_least "bad ICV drops" $((icv1 - icv0)) 1 &&
-		at_least "SA replay statistic" "$sa_replay" 1 &&
-		at_least "SA integrity failure statistic" "$sa_icv" 1
+	exactly "packets delivered from injected frames" $((rx1 - rx0)) 0 &&
+		exactly "replay drops" $((replay1 - replay0)) 1 &&
+		exactly "bad ICV drops" $((icv1 - icv0)) 1 &&
+		exactly "SA replay statistic" "$sa_replay" 1 &&
+		exactly "SA integrity failure statistic" "$sa_icv" 1
+}
+
+# port_counter_is ID NAME VALUE: for busywait.
+port_counter_is() {
+	[ "$(nsim_port_counter "$1" "$2")" = "$3" ]
+}
+
+# capture_peer_esp FILE: ESP frames $B sends to $A's NIC, into FILE (on
+# receive a tap would also see $A's). A loaded TCG guest may start tcpdump
+# late: try again until it has recorded one.
+capture_peer_esp() {
+	local try
+	for try in 1 2 3; do
+		capture_start "$B" p0 "$1" -Q out
+		run ip netns exec "$A" ping -q -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 ||
+			{ capture_stop; return 1; }
+		capture_stop
+		[ "$(capture_count "$1" esp)" -eq 0 ] || return 0
+		echo "# capture $try recorded no ESP frame"
+	done
+	return 1
 }
 
 # ping_exact NS SRC DST: PING_COUNT replies (ping_routed), or fail;
@@ -576,10 +614,17 @@ nsim_sa_is() {
 	[ "$(nsim_sa_field "$1" "$2" "$3" "$4")" = "$5" ]
 }
 
+# wait_next_hop MAC: $A's out SA comes to send to MAC, or fail saying where
+# it sends.
+wait_next_hop() {
+	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$1" && return 0
+	echo "# FAILED: out SA's next hop $(nsim_sa_field "$A_ID" out 0x100 next_hop), not $1"
+	return 1
+}
+
 # icmp_in_echos NS: echo requests the stack of NS delivered.
 icmp_in_echos() {
-	ip netns exec "$1" awk '/^Icmp:/ { if (!n++) { for (i = 1; i <= NF; i++)
-		if ($i == "InEchos") c = i } else print $c }' /proc/net/snmp
+	snmp_counter "$1" /proc/net/snmp Icmp InEchos
 }
 
 # A cold peer neighbour: no frame went to the peer before the SAs. As on
@@ -595,10 +640,7 @@ case_cold_neigh() {
 	peer_mac=$(port_mac "$B" p0)
 	t0=$(date +%s%N)
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
-	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$peer_mac" || {
-		echo "# FAILED: the out SA's next hop is $(nsim_sa_field "$A_ID" out 0x100 next_hop), not $peer_mac"
-		return 1
-	}
+	wait_next_hop "$peer_mac" || return 1
 	t1=$(date +%s%N)
 	echo "# next hop resolved within $(((t1 - t0) / 1000000)) ms of the first ip xfrm command"
 	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1
@@ -616,10 +658,7 @@ case_next_hop_peer() {
 	sent=$PING_SENT
 	ip netns exec "$B" sysctl -qw net.ipv4.conf.p0.arp_notify=1
 	run ip -n "$B" link set p0 address "$mac" || return 1
-	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$mac" || {
-		echo "# FAILED: the out SA's next hop stayed $(nsim_sa_field "$A_ID" out 0x100 next_hop)"
-		return 1
-	}
+	wait_next_hop "$mac" || return 1
 	ping_exact "$A" 10.1.0.1 10.2.0.1 || return 1
 	nic_counts 192.168.1.1 192.168.1.2 $((sent + PING_SENT))
 }
@@ -712,10 +751,7 @@ case_next_hop_router() {
 
 	echo 1 >"/sys/kernel/debug/netdevsim/netdevsim$A_ID/ports/0/ipsec_packet_follow_next_hop"
 	r_mac_change "$mac2" || return 1
-	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$mac2" || {
-		echo "# FAILED: with ipsec_packet_follow_next_hop, the next hop stayed $(nsim_sa_field "$A_ID" out 0x100 next_hop)"
-		return 1
-	}
+	wait_next_hop "$mac2" || return 1
 	base=$(sa_packets 192.168.1.1 192.168.2.2)
 	ping_exact "$A" 10.1.0.1 10.2.0.1 &&
 		nic_counts 192.168.1.1 192.168.2.2 "$PING_SENT" "$base"
@@ -768,6 +804,82 @@ case_rx_inner_selector() {
 		exactly "NIC in SA packets" "$(nsim_sa_packets "$A_ID" in 0x200)" "$PING_COUNT"
 }
 
+# rx_drop_counts: where malformed frames to $A end, in esp_inject.py's
+# order: nic ip_hdr ip_trunc xfrm_hdr sw_esp frag.
+rx_drop_counts() {
+	echo $(($(nsim_port_counter "$A_ID" rx_drop) + $(nsim_port_counter "$A_ID" rx_bad_icv) +
+		$(nsim_port_counter "$A_ID" rx_replay))) \
+		"$(snmp_counter "$A" /proc/net/snmp Ip InHdrErrors)" \
+		"$(snmp_counter "$A" /proc/net/netstat IpExt InTruncatedPkts)" \
+		"$(xfrm_mib "$A" XfrmInHdrError)" \
+		"$(xfrm_mib "$A" XfrmInStateInvalid)" \
+		"$(snmp_counter "$A" /proc/net/snmp Ip ReasmTimeout)"
+}
+
+# rx_drops_are BASE WANT: rx_drop_counts rose from BASE by WANT (lists).
+rx_drops_are() {
+	local base=($1) want=($2) got i
+	read -ra got <<<"$(rx_drop_counts)"
+	for i in 0 1 2 3 4 5; do
+		[ $((got[i] - base[i])) -eq "${want[i]}" ] || return 1
+	done
+}
+
+# Receive robustness: MALFORMED_COUNT malformed frames at the offloaded
+# in SA, made from a valid one of $B's by esp_inject.py: cut at every
+# length, ESP shorter than its header or than IV, trailer and ICV, bad
+# IHL, version and total length, IP options, lone fragments, the valid
+# packet replayed as two fragments, random bytes after a valid SPI.
+# Nothing is delivered; each frame is dropped and counted exactly where
+# esp_inject.py says (the NIC, or the stack's IPv4 or xfrm input, which
+# see what the NIC does not steer to IPsec); the kernel logs no splat;
+# the SA then carries traffic, counted exactly. Without "xfrm: do not
+# decrypt ESP of packet offload states in software", the stack decrypts
+# what the NIC left to it against a replay window that only the NIC
+# keeps, and a replay is delivered.
+case_rx_malformed() {
+	local cap out seed=$RANDOM base want kv rx0 in0 echos0 msgs0 got
+	local -A n
+	setup || return
+	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
+	# Lone fragments are counted when reassembly gives up on them; GRO
+	# (ESP GRO) decides where a frame the NIC leaves to the stack goes.
+	ip netns exec "$A" sysctl -qw net.ipv4.ipfrag_time=1
+	run ip netns exec "$A" ethtool -K p0 gro on || return 1
+	cap=$(mktemp)
+	capture_peer_esp "$cap" || { rm -f "$cap"; return 1; }
+	base=$(rx_drop_counts)
+	rx0=$(nsim_port_counter "$A_ID" rx)
+	in0=$(nsim_sa_packets "$A_ID" in 0x200)
+	echos0=$(icmp_in_echos "$A")
+	msgs0=$(snmp_counter "$A" /proc/net/snmp Icmp InMsgs)
+	klog_mark
+	out=$(ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 malformed \
+		"${MALFORMED_COUNT:-3000}" "$seed")
+	local ret=$?
+	rm -f "$cap"
+	[ $ret -eq 0 ] || { echo "# FAILED: esp_inject.py malformed (seed $seed)"; return 1; }
+	echo "# seed $seed, sent: $out"
+	for kv in $out; do
+		n[${kv%%=*}]=${kv#*=}
+	done
+	want="${n[nic]} ${n[ip_hdr]} ${n[ip_trunc]} ${n[xfrm_hdr]} ${n[sw_esp]} ${n[frag]}"
+	slowwait 10 rx_drops_are "$base" "$want"
+	got=$(rx_drop_counts)
+	echo "# dropped (nic ip_hdr ip_trunc xfrm_hdr sw_esp frag): from $base to $got," \
+		"want $want more"
+	klog_check &&
+		exactly "NIC frames decrypted" $(($(nsim_port_counter "$A_ID" rx) - rx0)) 0 &&
+		exactly "NIC in SA packets" $(($(nsim_sa_packets "$A_ID" in 0x200) - in0)) 0 &&
+		exactly "ICMP messages delivered on \$A" \
+			$(($(snmp_counter "$A" /proc/net/snmp Icmp InMsgs) - msgs0)) 0 &&
+		exactly "echo requests delivered on \$A" $(($(icmp_in_echos "$A") - echos0)) 0 ||
+		return 1
+	rx_drops_are "$base" "$want" ||
+		{ echo "# FAILED: drops not where esp_inject.py says"; return 1; }
+	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1
+}
+
 # Deleting $A's device while its port has offloaded SAs and policies:
 # unregistering the port flushes them through the driver's delete and
 # free callbacks, and nothing of them may be left, in the stack or on the
@@ -791,7 +903,7 @@ require_cmds ip ping tcpdump python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 24
+ktap_set_plan 26
 run_case "tunnel, IPv4 in IPv4" case_tunnel4
 run_case "tunnel, IPv6 in IPv6" case_tunnel6
 run_case "tunnel, IPv4 in IPv6, locally generated: refused and counted" case_4in6
@@ -799,6 +911,8 @@ run_case "tunnel, IPv6 in IPv4, locally generated: refused and counted" case_6in
 run_case "transport, IPv4" case_transport4
 run_case "transport, IPv6" case_transport6
 run_case "transport: ESP keeps the frame's own L2 header" case_transport_l2
+run_case "tunnel: the outer header is mlx5's (no DSCP or ECN copied, no DF, TTL 64)" \
+	case_outer_header
 run_case "ESN: sequence numbers cross 2^32 both ways" case_esn_wrap
 run_case "RX: replayed and forged (bad ICV) frames dropped and counted" case_replay_badicv
 run_case "RX: the inbound replay state stays on the device" case_rx_replay_state
@@ -820,6 +934,7 @@ run_case "RX: cleartext towards an offloaded in policy delivered, as with mlx5" 
 	case_rx_cleartext
 run_case "RX: inner source outside the SA selector delivered, as with mlx5" \
 	case_rx_inner_selector
+run_case "RX: malformed frames at an offloaded SA, each dropped and counted" case_rx_malformed
 run_case "teardown: device deleted with offloaded SAs and policies, all flushed" \
 	case_delete_with_sas
 CASE_CLEANUP=true run_case "no kmemleak report after the cases above" kmemleak_check

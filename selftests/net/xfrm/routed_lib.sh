@@ -305,6 +305,13 @@ xfrm_mib() {
 	ip netns exec "$1" awk -v k="$2" '$1 == k { print $2 }' /proc/net/xfrm_stat
 }
 
+# snmp_counter NS FILE LINE FIELD: a counter of /proc/net/snmp or
+# /proc/net/netstat in NS (LINE: Ip, IpExt, Icmp, ...).
+snmp_counter() {
+	ip netns exec "$1" awk -v l="$3:" -v f="$4" '$1 == l {
+		if (!n++) { for (i = 2; i <= NF; i++) if ($i == f) c = i } else print $c }' "$2"
+}
+
 # xfrm_packets NS SRC DST SPI: packets the SA has processed.
 xfrm_packets() {
 	ip -n "$1" -s xfrm state get src "$2" dst "$3" proto esp spi "$4" 2>/dev/null |
