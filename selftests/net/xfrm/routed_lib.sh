@@ -70,6 +70,10 @@ NSIM_SYS=/sys/bus/netdevsim
 NSIM_GW_ID=
 NSIM_NE_ID=
 
+# The longest a capture or a monitor may run if its case never stops it
+# (the case fails first: this only bounds what a broken case leaves).
+BG_TIMEOUT=${BG_TIMEOUT:-600}
+
 # Sizes of the floods and flows; XFRM_LONG=1 selects the long versions.
 if [ "${XFRM_LONG:-0}" = 1 ]; then
 	FLOOD_COUNT=${FLOOD_COUNT:-10000} LONG_FLOW_MB=${LONG_FLOW_MB:-100}
@@ -327,7 +331,7 @@ gw_neigh() {
 # FILE (MON_PID), once it is subscribed: NS then has a NETLINK_XFRM (6)
 # socket in a multicast group.
 xfrm_monitor_start() {
-	ip -n "$1" xfrm monitor "$3" >"$2" &
+	timeout "$BG_TIMEOUT" ip -n "$1" xfrm monitor "$3" >"$2" &
 	MON_PID=$!
 	slowwait 10 sh -c "ip netns exec $1 awk '\$2 == 6 && \$4 != \"00000000\"' \
 		/proc/net/netlink | grep -q ." || echo "# monitor not subscribed"
@@ -348,7 +352,8 @@ capture_start() {
 	# Immediate mode: without it libpcap hands packets over a ring block
 	# at a time, and the block being filled when tcpdump is stopped (up to
 	# its 1 s timeout's worth) is lost: one ESP packet of ten was, once.
-	ip netns exec "$ns" tcpdump -i "$dev" -n -U --immediate-mode -w "$file" "$@" \
+	ip netns exec "$ns" timeout "$BG_TIMEOUT" \
+		tcpdump -i "$dev" -n -U --immediate-mode -w "$file" "$@" \
 		2>"$file.log" &
 	CAPTURE_PID=$!
 	slowwait 10 grep -q "listening on" "$file.log" ||
