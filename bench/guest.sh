@@ -14,6 +14,8 @@ SELFTEST_DIR=$1 RUST_KO=$2 CREF_KO=$3 MICRO_KO=$4 OUT=$5
 # Optional: another build of the Rust hook (say, of the previous commit),
 # profiled beside the current one to judge a change in one boot.
 RUST_BASE_KO=${BENCH_RUST_BASE_KO:-}
+# The emulation part: another build of netdevsim (bench/nsim-base.sh).
+NSIM_BASE_KO=${BENCH_NSIM_BASE_KO:-}
 ROUNDS=${BENCH_ROUNDS:-5}
 SECONDS_PER_RUN=${BENCH_SECONDS:-3}
 SIZES=${BENCH_SIZES:-64 512 1400}
@@ -283,6 +285,50 @@ more_sas() {
 	rm -f "$f"
 }
 
+# use_nsim current|base: that build of netdevsim loaded (this kernel's, or
+# NSIM_BASE_KO), and the topology built again on it.
+use_nsim() {
+	topo_cleanup
+	module_unload netdevsim || exit 1
+	if [ "$1" = base ]; then
+		insmod "$NSIM_BASE_KO" || exit 1
+	else
+		modprobe netdevsim || exit 1
+	fi
+	setup
+}
+
+# emulation_count FAIL_TX: what emulation counts.
+emulation_count() {
+	if [ "$1" = 1 ]; then
+		nsim_port_counter "$NSIM_GW_ID" tx_drop
+	else
+		nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT"
+	fi
+}
+
+# emulation NSIM SIZE FAIL_TX: guest instructions per packet of the floor
+# (the report's forwarded skbs handed to dev_queue_xmit() on p0, no xfrm
+# work), which the emulated NIC classifies by its offloaded policy and
+# then encrypts and puts on the wire (FAIL_TX 0: its out SA counts every
+# one), or drops at the SA lookup (1: its tx_drop counts every one).
+# Appends a JSON line.
+emulation() {
+	local nsim=$1 size=$2 fail=$3 c0 c1 res
+	nsim_fault "$NSIM_GW_ID" fail_tx "$fail"
+	MICRO_MODE=floor micro_run 48.0.0.1 "$size" $((CALLS / 10 + 1)) || exit 1
+	c0=$(emulation_count "$fail")
+	MICRO_MODE=floor micro_run 48.0.0.1 "$size" "$CALLS" || exit 1
+	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
+	c1=$(emulation_count "$fail")
+	[ $((c1 - c0)) -eq "$CALLS" ] ||
+		{ echo "emulation: $nsim $size fail_tx=$fail: NIC count $c0 -> $c1, expected +$CALLS"; exit 1; }
+	nsim_fault "$NSIM_GW_ID" fail_tx 0
+	set -- $res
+	printf '{"bench":"emulation","nsim":"%s","fail_tx":%s,"size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
+		"$nsim" "$fail" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
+}
+
 PERF_DIR=$(mktemp -d /tmp/xdt-perf.XXXXXX)
 PERF=${BENCH_PERF:-perf}
 
@@ -345,7 +391,24 @@ for part in $PARTS; do
 		done
 		micro_stop
 		;;
-	*) echo "unknown BENCH_PARTS entry '$part' (macro, micro, profile, insns)"; exit 1 ;;
+	emulation)
+		[ -f "$NSIM_BASE_KO" ] || { echo "emulation: no BENCH_NSIM_BASE_KO ('$NSIM_BASE_KO')"; exit 1; }
+		module_load "$MICRO_KO" || exit 1
+		# Rounds interleave the two builds; the sizes fit the MTU.
+		for round in $(seq "$ROUNDS"); do
+			for nsim in base current; do
+				use_nsim "$nsim"
+				for size in ${BENCH_EMULATION_SIZES:-64 512 1400}; do
+					emulation "$nsim" "$size" 0
+					emulation "$nsim" "$size" 1
+				done
+			done
+			echo "emulation: round $round done" >&2
+		done
+		module_unload "$MICRO_KO"
+		use_nsim current
+		;;
+	*) echo "unknown BENCH_PARTS entry '$part' (macro, micro, profile, insns, emulation)"; exit 1 ;;
 	esac
 done
 use none

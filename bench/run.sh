@@ -9,6 +9,10 @@
 #   at BENCH_INSNS_SIZES="64 512 1400 9000" and BENCH_INSNS_SAS="100 10000"
 #   BENCH_RUST_BASE_KO=path/to/xfrm_direct_tx.ko: another build of the Rust
 #   hook, profiled beside this one (variant rust_base)
+#   emulation (not in the default parts): guest instructions per packet
+#   of the emulated NIC's transmit, this kernel's netdevsim beside the one
+#   bench/nsim-base.sh builds (BENCH_NSIM_BASE=revision of this repository,
+#   default 5f693dc), in an icount boot of its own, BENCH_ROUNDS rounds
 #   BENCH_TIMEOUT=seconds for the whole boot (default from the above)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -27,12 +31,13 @@ perf=perf
 if grep -qw profile <<<"$parts"; then
 	perf=$("$TOP/scripts/perf.sh")
 fi
-timed_parts=$(tr ' ' '\n' <<<"$parts" | { grep -vx insns || true; } | xargs)
+timed_parts=$(tr ' ' '\n' <<<"$parts" | { grep -vxE 'insns|emulation' || true; } | xargs)
 # guest VM_SH_ARGS...: one boot of bench/guest.sh running $part into $out.
 guest() {
 	"$TOP/scripts/vm.sh" "$@" -- \
 		env BENCH_ROUNDS="$rounds" BENCH_SECONDS="$secs" BENCH_SIZES="${BENCH_SIZES:-64 512 1400}" \
 		BENCH_CALLS="$calls" BENCH_RUST_BASE_KO="${BENCH_RUST_BASE_KO:-}" \
+		BENCH_NSIM_BASE_KO="${BENCH_NSIM_BASE_KO:-}" \
 		BENCH_INSNS_SIZES="${BENCH_INSNS_SIZES:-64 512 1400 9000}" \
 		BENCH_INSNS_SAS="${BENCH_INSNS_SAS:-100 10000}" BENCH_PARTS="$part" BENCH_PERF="$perf" \
 		bash "$TOP/bench/guest.sh" "$SRC/tools/testing/selftests/net/xfrm" \
@@ -53,6 +58,12 @@ if grep -qw insns <<<"$parts"; then
 		VM_ICOUNT=1 VM_CPUS=1 guest -t "${BENCH_INSNS_TIMEOUT:-3600}" -o "$raw/insns-$boot"
 		sed "s/^{/{\"boot\":$boot,/" "$out" >>"$raw/runs.jsonl"
 	done
+fi
+if grep -qw emulation <<<"$parts"; then
+	BENCH_NSIM_BASE_KO=$("$TOP/bench/nsim-base.sh")
+	part=emulation out=$raw/emulation/runs.jsonl
+	VM_ICOUNT=1 VM_CPUS=1 guest -t "${BENCH_INSNS_TIMEOUT:-3600}" -o "$raw/emulation"
+	cat "$out" >>"$raw/runs.jsonl"
 fi
 
 rm -f "$RES"/profile-*

@@ -14,7 +14,12 @@ runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 macro, micro, profile = defaultdict(list), defaultdict(list), defaultdict(dict)
 # (variant, size, sas) -> {boot: guest instructions per call}
 insns = defaultdict(dict)
+# (nsim, fail_tx, size) -> [guest instructions per packet, a round each]
+emulation = defaultdict(list)
 for r in runs:
+    if r.get("bench") == "emulation":
+        emulation[(r["nsim"], r["fail_tx"], r["size"])].append(r["median_ps"] / 1000)
+        continue
     if r.get("bench") == "insns":
         # -icount shift=0: one guest nanosecond per retired instruction; the
         # median 64-call batch leaves out the batches a timer tick hit.
@@ -217,11 +222,29 @@ if insns_table:
         boot_spread_pct_max=max((t["boot_spread_pct"] or 0) for t in insns_table),
         boots=max(len(t["boots"]) for t in insns_table))
 
+# The emulated NIC's transmit per packet, the base build of netdevsim and
+# this one: the whole floor (classify, encrypt, put on the wire), what
+# stops at the SA lookup (fail_tx), and the part after the lookup.
+emulation_table = []
+for size in sorted({k[2] for k in emulation}):
+    row = dict(size=size)
+    for nsim in ("base", "current"):
+        whole, lookup = (stat(emulation[(nsim, f, size)])[0] if emulation[(nsim, f, size)] else None
+                         for f in (0, 1))
+        row[nsim] = dict(whole=rnd(whole, 1), to_lookup=rnd(lookup, 1),
+                         after_lookup=rnd(whole - lookup, 1) if None not in (whole, lookup) else None,
+                         spread_pct=rnd(max(stat(emulation[(nsim, f, size)])[1] or 0
+                                            for f in (0, 1)), 3))
+    for part in ("whole", "to_lookup", "after_lookup"):
+        row[f"{part}_current_over_base"] = insns_ratio(row["current"][part], row["base"][part])
+    emulation_table.append(row)
+
 machine = dict(host=platform.node(), cpus=os.cpu_count(), kernel_host=platform.release(),
                cpu_model=next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                                if l.startswith("model name")), "?"),
                accel=os.environ.get("VM_ACCEL", "probe"))
 json.dump(dict(machine=machine, insns=dict(per_call=insns_table, ratios=insns_summary),
+               emulation=emulation_table,
                **(insns_summary or {}), micro=micro_table, macro=table, ratios=ratios,
                profile=dict(rounds=profile_rounds, direct_rounds=direct_rounds,
                             summary=profile_summary)),
@@ -243,6 +266,14 @@ if insns_table:
           " direct/stock < 1)")
     for k, v in insns_summary.items():
         print(f"  {k:48} {show(v)}")
+if emulation_table:
+    print("\nemulation: guest instructions per packet of the emulated NIC's transmit (-icount),"
+          " base netdevsim and this one; median over rounds")
+    print(f"{'size':>5} {'part':13} {'base':>9} {'current':>9} {'current/base':>13}")
+    for row in emulation_table:
+        for part in ("whole", "to_lookup", "after_lookup"):
+            print(f"{row['size']:>5} {part:13} {show(row['base'][part]):>9} "
+                  f"{show(row['current'][part]):>9} {show(row[part + '_current_over_base']):>13}")
 if micro_table:
     print("\nmicro: ns per dst_output() call on IPSEC-GW (hook + xfrm output + device xmit),"
           " 10th percentile batch of each run, median over runs")

@@ -21,12 +21,12 @@ PINNED=(strongswan-charon strongswan-swanctl strongswan-libcharon libstrongswan)
 # virtme-ng sets the root up with systemd-tmpfiles at boot (a failure is
 # a "WARNING:" on the console). No udev, as on the host: its coldplug takes
 # 50 s of a TCG boot.
-PACKAGES=(iproute2 iputils-ping tcpdump socat python3 kmod procps psmisc iperf3 bc make ethtool
+PACKAGES=(iproute2 iputils-ping tcpdump socat python3 kmod procps psmisc iperf3 bc make ethtool nftables
 	systemd-standalone-tmpfiles)
 # What the selftests and the demo run, relative to the root.
 REQUIRED=(usr/lib/ipsec/charon usr/sbin/swanctl usr/bin/ip usr/bin/ss usr/bin/ping
 	usr/bin/tcpdump usr/bin/socat usr/bin/python3 usr/sbin/modprobe usr/bin/make usr/bin/bc
-	usr/bin/timeout usr/bin/unshare)
+	usr/bin/timeout usr/bin/unshare usr/sbin/nft usr/sbin/tc)
 
 include=$(printf '%s,' "${PINNED[@]/%/=$STRONGSWAN_VERSION}" "${PACKAGES[@]}")
 include=${include%,}

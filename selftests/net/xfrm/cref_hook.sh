@@ -14,7 +14,7 @@ source "$lib_dir/direct_tx_lib.sh"
 XDT_CREF_MODULE=${XDT_CREF_MODULE:-xfrm_direct_tx_cref}
 
 cleanup() {
-	[ -z "${CAPTURE_PID:-}" ] || kill "$CAPTURE_PID" 2>/dev/null
+	defer_scopes_cleanup
 	module_unload "$XDT_CREF_MODULE"
 	modules_unload
 	topo_cleanup

@@ -12,7 +12,7 @@ source "$lib_dir/routed_network.sh"
 source "$lib_dir/direct_tx_lib.sh"
 
 cleanup() {
-	[ -z "${CAPTURE_PID:-}" ] || kill "$CAPTURE_PID" 2>/dev/null
+	defer_scopes_cleanup
 	modules_unload
 	topo_cleanup
 }
@@ -56,33 +56,39 @@ check_bug() {
 	esac
 }
 
-# Forwarded transport mode (16.0.0.1 -> Simulated-NE itself, ESP from
+# Forwarded transport mode (ns0 -> Simulated-NE itself, ESP from
 # IPSEC-GW's NIC): the stock path with direct_transport=0, direct output
 # with direct_transport=1 (the module is reloaded: its parameters are
 # read at load time); both deliver, every packet on the path asked.
+# [FAMILY]: 4 (default) or 6.
 case_transport_param() {
 	local m=$XDT_MODULE value declined0 declined1 direct0 direct1 ret=0 sent=0
+	local src=16.0.0.1 dst=$NE_ADDR host=32 via=10.0.0.254 lnet=16.0.0.0/8 gw=$GW_ADDR
+	if [ "${1:-4}" = 6 ]; then
+		src=2001:db8:16::1 dst=$NE_ADDR6 host=128 via=fd00:10::254
+		lnet=2001:db8:16::/48 gw=$GW_ADDR6
+	fi
 	offload_setup || return
-	run ip -n "$GW" xfrm state add src 16.0.0.1 dst "$NE_ADDR" proto esp spi 0x3000 \
+	run ip -n "$GW" xfrm state add src "$src" dst "$dst" proto esp spi 0x3000 \
 		reqid 3 mode transport flag esn replay-window 0 aead "$AEAD_ALG" "$KEY_OUT" 128 \
 		$GW_OFFLOAD dir out || return 1
-	run ip -n "$GW" xfrm policy add src 16.0.0.1/32 dst "$NE_ADDR/32" dir out \
-		tmpl src 16.0.0.1 dst "$NE_ADDR" proto esp reqid 3 mode transport \
+	run ip -n "$GW" xfrm policy add src "$src/$host" dst "$dst/$host" dir out \
+		tmpl src "$src" dst "$dst" proto esp reqid 3 mode transport \
 		$GW_OFFLOAD || return 1
-	run ip -n "$NE" xfrm state add src 16.0.0.1 dst "$NE_ADDR" proto esp spi 0x3000 \
+	run ip -n "$NE" xfrm state add src "$src" dst "$dst" proto esp spi 0x3000 \
 		reqid 3 mode transport flag esn replay-window 128 aead "$AEAD_ALG" "$KEY_OUT" 128 ||
 		return 1
-	run ip -n "$NE" xfrm policy add src 16.0.0.1/32 dst "$NE_ADDR/32" dir in \
-		tmpl src 16.0.0.1 dst "$NE_ADDR" proto esp reqid 3 mode transport || return 1
-	# ns0 reaches Simulated-NE through IPSEC-GW, which answers 16.0.0.1 in
-	# the clear through IPSEC-GW.
-	ip -n "$NS0" route add "$NE_ADDR/32" via 10.0.0.254
-	ip -n "$NE" route add 16.0.0.0/8 via "$GW_ADDR"
+	run ip -n "$NE" xfrm policy add src "$src/$host" dst "$dst/$host" dir in \
+		tmpl src "$src" dst "$dst" proto esp reqid 3 mode transport || return 1
+	# ns0 reaches Simulated-NE through IPSEC-GW, which answers ns0 in the
+	# clear through IPSEC-GW.
+	ip -n "$NS0" route add "$dst/$host" via "$via"
+	ip -n "$NE" route add "$lnet" via "$gw"
 	for value in 0 1; do
 		module_load "$m" "direct_transport=$value" || return
 		declined0=$(hook_counter "$m" declined_transport)
 		direct0=$(hook_counter "$m" direct)
-		run ping_routed "$NS0" 16.0.0.1 "$NE_ADDR" || { ret=1; module_unload "$m"; break; }
+		run ping_routed "$NS0" "$src" "$dst" || { ret=1; module_unload "$m"; break; }
 		sent=$((sent + PING_SENT))
 		declined1=$(hook_counter "$m" declined_transport)
 		direct1=$(hook_counter "$m" direct)
@@ -97,7 +103,7 @@ case_transport_param() {
 				exactly "declined" $((declined1 - declined0)) 0 || ret=1
 		fi
 	done
-	exactly "NE transport SA packets" "$(xfrm_packets "$NE" 16.0.0.1 "$NE_ADDR" 0x3000)" \
+	exactly "NE transport SA packets" "$(xfrm_packets "$NE" "$src" "$dst" 0x3000)" \
 		"$sent" || ret=1
 	return $ret
 }
@@ -147,6 +153,23 @@ case_check_fails_on_stock_path() {
 	fi
 	modules_unload
 	return $ret
+}
+
+# case_netfilter with the hook in front: the module runs LOCAL_OUT itself
+# and counts each packet a rule took as local_out_consumed, none as
+# direct.
+case_netfilter_hook() {
+	local m=$XDT_MODULE c0 c1 ret
+	modules_unload
+	hook_load "$m" || return
+	c0=$(hook_counter "$m" local_out_consumed)
+	NF_DROPPED=
+	case_netfilter
+	ret=$?
+	c1=$(hook_counter "$m" local_out_consumed)
+	modules_unload
+	[ $ret -eq 0 ] || return $ret
+	exactly "local_out_consumed" $((c1 - c0)) "$NF_DROPPED"
 }
 
 # Load, read the counters, unload; repeatedly. kmemleak, if the kernel
@@ -211,11 +234,11 @@ case_kunit() {
 	return $ret
 }
 
-require_cmds ip ping tcpdump modprobe insmod rmmod socat ss bc python3
+require_cmds ip ping tcpdump modprobe insmod rmmod socat ss bc python3 tc ethtool taskset
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 17
+ktap_set_plan 22
 run_case "packet offload, stock path (stock_path=1): 48.0.0.1 FAILED on p0 (the report's bug)" \
 	case_bug_stock_path
 run_case "packet offload, Rust hook: 16.0.0.1 -> 48.0.0.1 direct" \
@@ -224,6 +247,8 @@ run_case "packet offload, Rust hook: 48.0.0.1 -> 16.0.0.1, NIC decrypts" \
 	with_hook "$XDT_MODULE" case_reverse
 run_case "packet offload, Rust hook: transport mode, direct_transport off then on" \
 	case_transport_param
+run_case "packet offload, Rust hook: IPv6 transport mode, direct_transport off then on" \
+	case_transport_param 6
 run_case "packet offload, Rust hook: IPv6 in IPv6" with_hook "$XDT_MODULE" case_family 6 6
 run_case "packet offload, Rust hook: IPv4 in IPv6" with_hook "$XDT_MODULE" case_family 4 6
 run_case "packet offload, Rust hook: IPv6 in IPv4" with_hook "$XDT_MODULE" case_family 6 4
@@ -233,8 +258,16 @@ run_case "packet offload, Rust hook: GW's own traffic declined, stock path (bug 
 	case_local
 run_case "packet offload, Rust hook: larger than the tunnel MTU, PMTU feedback" \
 	with_hook "$XDT_MODULE" case_pmtu
+run_case "packet offload, Rust hook: IPv6 larger than the tunnel MTU, Packet Too Big" \
+	with_hook "$XDT_MODULE" case_pmtu6
 run_case "packet offload, Rust hook: $FLOOD_COUNT pings, $LONG_FLOW_MB MB of TCP" \
 	with_hook "$XDT_MODULE" case_long_flow
+run_case "packet offload, Rust hook: $LONG_FLOW_MB MB of TCP over IPv6" \
+	with_hook "$XDT_MODULE" case_tcp 6 6
+run_case "packet offload, Rust hook: two TCP flows on two queues, GSO, MTU on the wire" \
+	with_hook "$XDT_MODULE" case_two_flows
+run_case "packet offload, Rust hook: an output chain rule counts, then drops" \
+	case_netfilter_hook
 run_case "packet offload, Rust hook: soft then hard packet limit under forwarded traffic" \
 	with_hook "$XDT_MODULE" case_lifetime
 run_case "the checks fail with stock_path=1" case_check_fails_on_stock_path

@@ -18,14 +18,17 @@ PING_COUNT=${PING_COUNT:-5}
 GW_OFFLOAD="offload packet dev p0"
 
 cleanup() {
-	[ -z "${FLOOD_PID:-}" ] || kill "$FLOOD_PID" 2>/dev/null
+	defer_scopes_cleanup
 	modules_unload
 	topo_cleanup
 }
 trap cleanup EXIT
 
+# setup [INNER OUTER]: the tunnel's families (tunnel_select), 4 4 by
+# default.
 setup() {
 	modules_unload
+	tunnel_select "${1:-4}" "${2:-4}"
 	topo_create || return
 	prime_peer_neigh || { echo "# FAILED: no neighbour on the ciphered segment"; return 1; }
 	xfrm_setup "$GW_OFFLOAD" || return 1
@@ -35,17 +38,18 @@ setup() {
 
 # ne_decrypted: packets the NE's SA from $GW has decrypted.
 ne_decrypted() {
-	xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT"
+	xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT"
 }
 
 # flood_start: a flood from ns0 in the background, returning once
 # FLOOD_WARMUP of its packets went through the tunnel, so that the fault
 # comes under load. It runs until flood_stop, FLOOD_SECONDS at most.
 flood_start() {
-	FLOOD_OUT=$(mktemp)
+	tmpfile FLOOD_OUT
 	ip netns exec "$NS0" ping -q -i "$FLOOD_INTERVAL" -w "$FLOOD_SECONDS" \
-		-I 16.0.0.1 48.0.0.1 >"$FLOOD_OUT" 2>&1 &
+		-I "$T_SRC" "$T_DST" >"$FLOOD_OUT" 2>&1 &
 	FLOOD_PID=$!
+	defer bg_stop "$FLOOD_PID"
 	slowwait_for_counter 10 "$FLOOD_WARMUP" ne_decrypted >/dev/null ||
 		{ echo "# FAILED: the flood did not get $FLOOD_WARMUP packets through"; return 1; }
 }
@@ -75,26 +79,25 @@ flood_stop() {
 	FLOOD_PID=
 	read -r FLOOD_SENT FLOOD_GOT <<<"$(sed -n \
 		's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "$FLOOD_OUT")"
-	rm -f "$FLOOD_OUT"
 	echo "# flood: ${FLOOD_SENT:-?} sent, ${FLOOD_GOT:-?} answered"
 	[ -n "$FLOOD_GOT" ] || { echo "# FAILED: no ping summary"; return 1; }
 }
 
 # After the fault: a fresh ping goes through the hook with no neighbour
-# for 48.0.0.1, the NIC's SA and the NE's SA count the same packets, and
-# the kernel log is clean.
+# for the inner destination, the NIC's SA and the NE's SA count the same
+# packets, and the kernel log is clean.
 check_resumed() {
 	local tx ne
 	# Entries the stock path made while the hook was away do not count.
-	ip -n "$GW" neigh flush dev p0 to 48.0.0.1
-	check_offload_path "gw_neigh p0 48.0.0.1" \
+	ip -n "$GW" neigh flush dev p0 to "$T_DST"
+	check_offload_path "gw_neigh p0 $T_DST" \
 		"nsim_sa_packets $NSIM_GW_ID out $SPI_OUT" \
-		"xfrm_packets $NE $GW_ADDR $NE_ADDR $SPI_OUT" \
-		ping_routed "$NS0" 16.0.0.1 48.0.0.1 || return 1
+		"xfrm_packets $NE $T_GW $T_NE $SPI_OUT" \
+		ping_routed "$NS0" "$T_SRC" "$T_DST" || return 1
 	# Every packet the NIC encrypted for the live SA was decrypted by
 	# the NE: nothing is in flight once the pings are answered.
 	tx=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
-	ne=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
+	ne=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
 	exactly "NE decrypted (= NIC SA tx)" "$ne" "$tx" || return 1
 	klog_check
 }
@@ -109,11 +112,12 @@ rekey() {
 	xfrm_setup "$GW_OFFLOAD"
 }
 
+# [INNER OUTER] as for setup.
 case_sa_readd() {
 	local nostates
-	setup || return
+	setup "$@" || return
 	flood_start || return 1
-	run ip -n "$GW" xfrm state delete src "$GW_ADDR" dst "$NE_ADDR" proto esp \
+	run ip -n "$GW" xfrm state delete src "$T_GW" dst "$T_NE" proto esp \
 		spi "$SPI_OUT" || return 1
 	# The flood's packets now find the policy and no state.
 	nostates=$(slowwait_for_counter 10 10 xfrm_mib "$GW" XfrmOutNoStates) ||
@@ -130,9 +134,10 @@ offloaded_left() {
 	ip -n "$GW" xfrm "$1" | grep -c 'offload'
 }
 
+# [INNER OUTER] as for setup.
 case_port_delete() {
 	local direct0 direct1
-	setup || return
+	setup "$@" || return
 	flood_start || return 1
 	direct0=$(hook_counter "$XDT_MODULE" direct)
 	nsim_del "$NSIM_GW_ID"
@@ -219,9 +224,11 @@ require_cmds ip ping modprobe insmod rmmod
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 7
 run_case "under load: out SA deleted and re-added" case_sa_readd
+run_case "under load, IPv6: out SA deleted and re-added" case_sa_readd 6 6
 run_case "under load: offload port deleted and recreated" case_port_delete
+run_case "under load, IPv6: offload port deleted and recreated" case_port_delete 6 6
 run_case "under load: module unloaded and reloaded $LOAD_CYCLES times" \
 	case_module_reload
 run_case "under load: route to the peer moves to a dead next hop, and back" case_route_change

@@ -16,7 +16,7 @@ hook_lab_cleanup() {
 	lab_cleanup
 }
 CASE_CLEANUP=hook_lab_cleanup
-trap hook_lab_cleanup EXIT
+trap 'defer_scopes_cleanup; hook_lab_cleanup' EXIT
 
 # The report's "ping -I 16.0.0.1 48.0.0.1" with the module's stock path
 # (stock_path=1, what kernels before 6.14 did): the report's output.

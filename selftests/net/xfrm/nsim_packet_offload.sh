@@ -23,12 +23,11 @@ PING_COUNT=${PING_COUNT:-4}
 A_ID= B_ID= R_ID=
 
 cleanup() {
-	[ -z "${MON_PID:-}" ] || xfrm_monitor_stop
 	cleanup_all_ns
 	nsim_del "$A_ID" "$B_ID" "$R_ID"
 	A_ID= B_ID= R_ID=
 }
-trap cleanup EXIT
+trap 'defer_scopes_cleanup; cleanup' EXIT
 CASE_CLEANUP=cleanup
 
 setup() {
@@ -179,7 +178,7 @@ case_transport_l2() {
 	mac=$(ip netns exec "$A" cat /sys/class/net/p0/address)
 	# Without GRO, $B's tap sees the wire: ESP GRO would decrypt first.
 	run ip netns exec "$B" ethtool -K p0 gro off || return 1
-	cap=$(mktemp)
+	tmpfile cap
 	capture_start "$B" p0 "$cap" -Q in
 	ip netns exec "$A" python3 -c '
 import socket, struct, sys
@@ -204,7 +203,6 @@ s.send(eth + ip + udp)' "$other" "$mac"
 	clear=$(capture_count "$cap" "ether dst $other and not esp")
 	echo "# frames to $other on \$B's wire: $esp ESP, $clear other;" \
 		"ESP frames: $(tcpdump -n -e -r "$cap" esp 2>/dev/null | cut -d' ' -f2-4 | sort -u)"
-	rm -f "$cap"
 	exactly "packet socket send" "$ret" 0 &&
 		exactly "ESP frames to $other" "$esp" 1 &&
 		exactly "clear frames to $other" "$clear" 0 &&
@@ -220,7 +218,7 @@ case_outer_header() {
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
 	# Without GRO, $B's tap sees the wire: ESP GRO would decrypt first.
 	run ip netns exec "$B" ethtool -K p0 gro off || return 1
-	cap=$(mktemp)
+	tmpfile cap
 	capture_start "$B" p0 "$cap" -Q in
 	run ping_routed "$A" 10.1.0.1 10.2.0.1 -Q 0xb9 >/dev/null
 	local ret=$?
@@ -232,7 +230,6 @@ case_outer_header() {
 		<<<"$hdrs")
 	echo "# $frames ESP frames, $fixed with tos 0, TTL 64, no DF;" \
 		"outer headers: $(sort -u <<<"$hdrs" | sed 's/, id [0-9]*//' | paste -sd';')"
-	rm -f "$cap"
 	exactly "ping with DSCP and ECN set" "$ret" 0 &&
 		exactly "ESP frames on \$B's wire" "$frames" "$PING_SENT" &&
 		exactly "ESP frames with mlx5's outer header" "$fixed" "$PING_SENT"
@@ -258,15 +255,14 @@ case_replay_badicv() {
 	local cap rx0 rx1 replay0 replay1 icv0 icv1 sa_replay= sa_icv=
 	setup || return
 	sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
-	cap=$(mktemp)
-	capture_peer_esp "$cap" || { rm -f "$cap"; return 1; }
+	tmpfile cap
+	capture_peer_esp "$cap" || return 1
 	rx0=$(nsim_sa_packets "$A_ID" in 0x200)
 	replay0=$(nsim_port_counter "$A_ID" rx_replay)
 	icv0=$(nsim_port_counter "$A_ID" rx_bad_icv)
 	ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 replay &&
 		ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 badicv
 	local ret=$?
-	rm -f "$cap"
 	[ $ret -eq 0 ] || { echo "# FAILED: could not inject"; return 1; }
 	busywait "$BUSYWAIT_TIMEOUT" port_counter_is "$A_ID" rx_bad_icv $((icv0 + 1))
 	rx1=$(nsim_sa_packets "$A_ID" in 0x200)
@@ -388,7 +384,7 @@ case_lifetime() {
 	setup || return
 	SA_A_OUT="limit packet-soft 5 limit packet-hard 10" \
 		sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
-	mon=$(mktemp)
+	tmpfile mon
 	xfrm_monitor_start "$A" "$mon" expire
 	# -W without -w: exactly 15 requests, answered or not.
 	out=$(ip netns exec "$A" ping -q -c 15 -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1)
@@ -399,7 +395,6 @@ case_lifetime() {
 	xfrm_monitor_stop
 	soft=$(grep -c 'hard 0' "$mon")
 	hard=$(grep -c 'hard 1' "$mon")
-	rm -f "$mon"
 	read -r sent got <<<"$(sed -n \
 		's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' <<<"$out")"
 	echo "# ping: $sent sent, $got received; expires heard: $soft soft, $hard hard;" \
@@ -421,13 +416,12 @@ case_acquire() {
 	run ip -n "$A" xfrm policy add src 10.1.0.1/32 dst 10.2.0.1/32 dir out \
 		tmpl src 192.168.1.1 dst 192.168.1.2 proto esp reqid 1 mode tunnel \
 		offload packet dev p0 || return 1
-	mon=$(mktemp)
+	tmpfile mon
 	xfrm_monitor_start "$A" "$mon" acquire
 	ip netns exec "$A" ping -q -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1
 	slowwait 5 grep -q '^acquire' "$mon"
 	xfrm_monitor_stop
 	ret=$(grep -c '^acquire' "$mon")
-	rm -f "$mon"
 	exactly "acquires the key manager heard" "$ret" 1 &&
 		exactly "placeholder states on \$A" \
 			"$(ip -n "$A" xfrm state | grep -c '^src 192.168.1.1 dst 192.168.1.2')" 1
@@ -500,7 +494,7 @@ case_ipv6_exthdr() {
 		proto esp reqid 1 mode tunnel offload packet dev p0 || return 1
 	a_mac=$(ip netns exec "$A" cat /sys/class/net/p0/address)
 	b_mac=$(ip netns exec "$B" cat /sys/class/net/p0/address)
-	out=$(mktemp)
+	tmpfile out
 	ip netns exec "$B" timeout 60 python3 -c '
 import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -551,7 +545,6 @@ s.bind(("p0", 0))
 s.send(eth + ip6 + dstopts + udp)' "$a_mac" "$b_mac" || { echo "# FAILED: injecting"; return 1; }
 	wait "$listener"
 	got=$(cat "$out")
-	rm -f "$out"
 	echo "# from a socket: send rc $sent, XfrmOutError $err0 -> $err1;" \
 		"through the device: \$B received ${got:-none}"
 	exactly "socket send refused (rc 1)" "$sent" 1 &&
@@ -730,18 +723,16 @@ case_next_hop_router() {
 		"$(nsim_sa_field "$A_ID" out 0x100 next_hop)" "$mac0" || return 1
 	tx0=$(nsim_sa_packets "$A_ID" out 0x100)
 	in0=$(xfrm_packets "$B" 192.168.1.1 192.168.2.2 0x100)
-	cap=$(mktemp)
+	tmpfile cap
 	capture_start "$R" p0 "$cap" -Q in
 	if PING_DEADLINE=3 ping_routed "$A" 10.1.0.1 10.2.0.1 >/dev/null; then
 		capture_stop
-		rm -f "$cap"
 		echo "# FAILED: answered through a router whose new MAC the NIC cannot know"
 		return 1
 	fi
 	capture_stop
 	old=$(capture_count "$cap" "ether dst $mac0 and esp")
 	new=$(capture_count "$cap" "ether dst $mac1 and esp")
-	rm -f "$cap"
 	echo "# $PING_SENT requests: $old ESP frames to the router's old MAC, $new to its new one"
 	exactly "NIC out SA packets" $(($(nsim_sa_packets "$A_ID" out 0x100) - tx0)) "$PING_SENT" &&
 		exactly "ESP frames to the router's old MAC" "$old" "$PING_SENT" &&
@@ -846,8 +837,8 @@ case_rx_malformed() {
 	# (ESP GRO) decides where a frame the NIC leaves to the stack goes.
 	ip netns exec "$A" sysctl -qw net.ipv4.ipfrag_time=1
 	run ip netns exec "$A" ethtool -K p0 gro on || return 1
-	cap=$(mktemp)
-	capture_peer_esp "$cap" || { rm -f "$cap"; return 1; }
+	tmpfile cap
+	capture_peer_esp "$cap" || return 1
 	base=$(rx_drop_counts)
 	rx0=$(nsim_port_counter "$A_ID" rx)
 	in0=$(nsim_sa_packets "$A_ID" in 0x200)
@@ -857,7 +848,6 @@ case_rx_malformed() {
 	out=$(ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 malformed \
 		"${MALFORMED_COUNT:-3000}" "$seed")
 	local ret=$?
-	rm -f "$cap"
 	[ $ret -eq 0 ] || { echo "# FAILED: esp_inject.py malformed (seed $seed)"; return 1; }
 	echo "# seed $seed, sent: $out"
 	for kv in $out; do

@@ -129,17 +129,18 @@ nsim_port_name() {
 	[ -n "$port" ] && echo "$port"
 }
 
-# Create a netdevsim device with one port in namespace $1 ("-": this
-# one), named $2. Prints the device id.
+# nsim_add NS NAME [QUEUES]: a netdevsim device with one port, with
+# QUEUES queues each way (1), in namespace NS ("-": this one), named NAME.
+# Prints the device id.
 nsim_add() {
-	local ns=$1 name=$2 id tries=0 port
+	local ns=$1 name=$2 queues=${3:-1} id tries=0 port
 	while :; do
 		id=$((1000 + RANDOM % 8000))
 		[ -e "$NSIM_SYS/devices/netdevsim$id" ] || break
 		tries=$((tries + 1))
 		[ "$tries" -lt 20 ] || return 1
 	done
-	ns_exec "$ns" sh -c "echo $id 1 > $NSIM_SYS/new_device" || return 1
+	ns_exec "$ns" sh -c "echo $id 1 $queues > $NSIM_SYS/new_device" || return 1
 	# new_device returns before the port is registered (probe may be
 	# deferred): wait for it, as upstream's nsim.py does.
 	port=$(slowwait 10 nsim_port_name "$ns" "$id") || return 1
@@ -176,9 +177,10 @@ topo_cleanup() {
 }
 
 # IPSEC-GW's offload port p0, linked to Simulated-NE's p0: a netdevsim
-# device of its own, so that a test can delete and recreate it.
+# device of its own, so that a test can delete and recreate it. It has
+# GW_QUEUES queues (1).
 gw_port_create() {
-	NSIM_GW_ID=$(nsim_add "$GW" p0) || return 1
+	NSIM_GW_ID=$(nsim_add "$GW" p0 "${GW_QUEUES:-1}") || return 1
 	nsim_link "$GW" p0 "$NE" p0 || return 1
 	ip -n "$GW" -batch - <<-EOF
 	link set dev p0 up
@@ -327,25 +329,43 @@ gw_neigh() {
 	ip -n "$GW" neigh show dev "$1" to "$2" 2>/dev/null
 }
 
+# tmpfile VAR: a new temporary file, its name in VAR, removed when the
+# case ends.
+tmpfile() {
+	printf -v "$1" %s "$(mktemp)" || return 1
+	defer rm -f "${!1}"
+}
+
+# bg_stop PID: a background job of this shell stopped and reaped, if it
+# still is one (once reaped, its PID may be someone else's).
+bg_stop() {
+	jobs -p | grep -qx "$1" || return 0
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 # xfrm_monitor_start NS FILE EVENT: `ip xfrm monitor EVENT` of NS into
 # FILE (MON_PID), once it is subscribed: NS then has a NETLINK_XFRM (6)
-# socket in a multicast group.
+# socket in a multicast group. Stopped when the case ends, at the latest.
 xfrm_monitor_start() {
 	timeout "$BG_TIMEOUT" ip -n "$1" xfrm monitor "$3" >"$2" &
 	MON_PID=$!
+	defer bg_stop "$MON_PID"
 	slowwait 10 sh -c "ip netns exec $1 awk '\$2 == 6 && \$4 != \"00000000\"' \
 		/proc/net/netlink | grep -q ." || echo "# monitor not subscribed"
 }
 
 xfrm_monitor_stop() {
-	kill "$MON_PID" 2>/dev/null
-	wait "$MON_PID" 2>/dev/null
+	bg_stop "$MON_PID"
 	MON_PID=
 }
 
 # capture_start NS DEV FILE [TCPDUMP_ARGS...]: record packets into FILE,
 # from when it returns: tcpdump says "listening on" once its socket, ring
-# and filter are set up.
+# and filter are set up. Stopped when the case ends, at the latest.
+# (Not the forwarding lib's tcpdump_start: that one captures ingress only,
+# keys captures by device name where these capture p0 in two namespaces,
+# sleeps a second instead of waiting for tcpdump, and is not bounded.)
 capture_start() {
 	local ns=$1 dev=$2 file=$3
 	shift 3
@@ -356,6 +376,7 @@ capture_start() {
 		tcpdump -i "$dev" -n -U --immediate-mode -w "$file" "$@" \
 		2>"$file.log" &
 	CAPTURE_PID=$!
+	defer bg_stop "$CAPTURE_PID"
 	slowwait 10 grep -q "listening on" "$file.log" ||
 		echo "# capture on $dev not ready: $(cat "$file.log")"
 	rm -f "$file.log"
@@ -363,8 +384,7 @@ capture_start() {
 
 capture_stop() {
 	sleep 0.5
-	kill "$CAPTURE_PID" 2>/dev/null
-	wait "$CAPTURE_PID" 2>/dev/null
+	bg_stop "$CAPTURE_PID"
 	CAPTURE_PID=
 }
 
@@ -381,7 +401,8 @@ script_time() {
 
 # run_case NAME FUNCTION [ARGS...]: one KTAP result; the function returns
 # 0, $KSFT_SKIP or anything else for a failure. CASES="case_a case_b"
-# runs only those functions.
+# runs only those functions. What the case deferred runs when it returns,
+# then CASE_CLEANUP (topo_cleanup), which sees the result in CASE_RET.
 run_case() {
 	local name=$1 ret
 	shift
@@ -389,9 +410,11 @@ run_case() {
 		ktap_test_skip "$name (not in CASES)"
 		return
 	fi
+	defer_scope_push
+	defer "${CASE_CLEANUP:-topo_cleanup}"
 	"$@"
 	ret=$?
-	CASE_RET=$ret ${CASE_CLEANUP:-topo_cleanup}
+	CASE_RET=$ret defer_scope_pop
 	case $ret in
 	0) ktap_test_pass "$name" ;;
 	"$KSFT_SKIP") ktap_test_skip "$name" ;;

@@ -24,11 +24,6 @@ MONITOR_PID=
 FLOOD_PID=
 
 lab_cleanup() {
-	local pid
-	for pid in "$MONITOR_PID" "$FLOOD_PID"; do
-		[ -z "$pid" ] || kill_process "$pid"
-	done
-	MONITOR_PID= FLOOD_PID=
 	case ${CASE_RET:-0} in
 	0 | "$KSFT_SKIP") ;;
 	*) swan_logs ;;
@@ -36,7 +31,7 @@ lab_cleanup() {
 	swan_cleanup
 }
 CASE_CLEANUP=lab_cleanup
-trap lab_cleanup EXIT
+trap 'defer_scopes_cleanup; lab_cleanup' EXIT
 
 # lab_up [GW_SWANCTL_CONF]: the topology, both charons loaded, the GW
 # initiates the CHILD_SA gw; SPI_OUT and SPI_IN are then its SPIs.
@@ -119,16 +114,14 @@ case_offloaded() {
 case_offload_check_can_fail() {
 	local conf ret
 	swan_available || return
-	conf=$(mktemp)
+	tmpfile conf
 	sed '/hw_offload = packet/d' "$GW_CONF" >"$conf"
 	if grep -q hw_offload "$conf" || ! grep -q hw_offload "$GW_CONF"; then
 		echo "# FAILED: could not remove hw_offload from $GW_CONF"
-		rm -f "$conf"
 		return 1
 	fi
 	lab_up "$conf"
 	ret=$?
-	rm -f "$conf"
 	[ $ret -eq 0 ] || return $ret
 	check_offloaded | sed 's/^# FAILED: /# (expected) /'
 	exactly "checks failing without hw_offload" "${PIPESTATUS[0]}" 6
@@ -184,12 +177,14 @@ case_rekey() {
 	lab_up || return
 	old_spi=$SPI_OUT
 	mon=$SWAN_DIR/monitor
-	ip -ts -s -n "$NE" xfrm monitor >"$mon" 2>&1 &
+	timeout "$BG_TIMEOUT" ip -ts -s -n "$NE" xfrm monitor >"$mon" 2>&1 &
 	MONITOR_PID=$!
+	defer bg_stop "$MONITOR_PID"
 	path0=$(path_snapshot)
 	ip netns exec "$NS0" timeout 120 ping -q -c "$REKEY_PINGS" -i "$REKEY_INTERVAL" -w 90 \
 		-I 16.0.0.1 48.0.0.1 >"$SWAN_DIR/flood" 2>&1 &
 	FLOOD_PID=$!
+	defer bg_stop "$FLOOD_PID"
 	kill -0 "$MONITOR_PID" 2>/dev/null ||
 		{ echo "# FAILED: xfrm monitor: $(cat "$mon")"; return 1; }
 	if ! slowwait 60 nic_sa_reached "$old_spi" $((REKEY_PINGS / 2)); then
@@ -207,7 +202,7 @@ case_rekey() {
 	# packets in flight, then deletes it.
 	deleted="^Deleted src $re_gw dst $re_ne .*spi $old_spi"
 	slowwait 20 monitor_record "$mon" "$deleted" >/dev/null
-	kill_process "$MONITOR_PID"
+	bg_stop "$MONITOR_PID"
 	MONITOR_PID=
 	grep '^\[' "$mon" | grep -v 'Async event' | cut -c1-90 | sed 's/^/#   xfrm monitor on NE: /'
 	old_del=$(monitor_record "$mon" "$deleted")
