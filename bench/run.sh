@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: one boot, interleaved variants, median and spread; prints
-# a text table and writes bench/results/latest.{json,txt}.
+# a text table and writes bench/results/latest.{json,txt} (BENCH_NAME).
 #
 #   BENCH_ROUNDS=5 BENCH_SECONDS=3 BENCH_SIZES="64 512 1400"
 #   BENCH_PARTS="macro micro profile insns" BENCH_CALLS=20000 (skbs per micro run)
@@ -66,9 +66,12 @@ if grep -qw emulation <<<"$parts"; then
 	cat "$out" >>"$raw/runs.jsonl"
 fi
 
-rm -f "$RES"/profile-*
-python3 "$TOP/bench/summarize.py" "$raw/runs.jsonl" "$RES/latest.json" | tee "$RES/latest.txt"
-cp "$raw/runs.jsonl" "$RES/latest-runs.jsonl"
+# The results' name: emulation.* for a run of that part alone, so that
+# it does not replace the last full run's.
+name=${BENCH_NAME:-$([ "$parts" = emulation ] && echo emulation || echo latest)}
+! grep -qw profile <<<"$parts" || rm -f "$RES"/profile-*
+python3 "$TOP/bench/summarize.py" "$raw/runs.jsonl" "$RES/$name.json" | tee "$RES/$name.txt"
+cp "$raw/runs.jsonl" "$RES/$name-runs.jsonl"
 for prof in "$raw"/timed/profile-*.txt; do
 	[ -f "$prof" ] || continue
 	variant=$(basename "$prof" .txt) variant=${variant#profile-}
