@@ -279,7 +279,8 @@ case_pmtu6() {
 	capture_stop
 	CAPTURE_PID=$p0_pid
 	capture_stop
-	clear=$(( $(capture_count "$cap_p0" "host $T_DST") + $(capture_count "$cap_mgmt" "host $T_DST") ))
+	clear=$(( $(capture_count "$cap_p0" "host $T_DST") +
+		$(capture_count "$cap_mgmt" "host $T_DST") ))
 	mtu=$(ip -n "$NS0" route get "$T_DST" from "$T_SRC" 2>/dev/null |
 		sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 	echo "# Packet Too Big from GW: $ptb0 -> $ptb1; ns0's PMTU: ${mtu:-none};" \
@@ -449,12 +450,16 @@ tx_queue_packets() {
 case_two_flows() {
 	local mb=$TWO_FLOWS_MB q cap_gw cap_ne gw_pid tx0 tx1 out0 out1 ret=0
 	local gso esp big b0 b1 p0 p1 skbs path0
-	[ "$(nproc)" -ge 2 ] || { echo "# SKIP: one CPU: no two flows at once"; return "$KSFT_SKIP"; }
+	if [ "$(nproc)" -lt 2 ]; then
+		echo "# SKIP: one CPU: no two flows at once"
+		return "$KSFT_SKIP"
+	fi
 	GW_QUEUES=2 offload_setup || return
 	# ESP GRO would take the frames before the capture sees them.
 	run ip netns exec "$NE" ethtool -K p0 gro off >/dev/null || return 1
 	for q in 0 1; do
-		ip netns exec "$GW" sh -c "echo $((1 << q)) > /sys/class/net/p0/queues/tx-$q/xps_cpus" ||
+		echo $((1 << q)) | ip netns exec "$GW" \
+			tee "/sys/class/net/p0/queues/tx-$q/xps_cpus" >/dev/null ||
 			{ echo "# FAILED: XPS for tx-$q"; return 1; }
 	done
 	tmpfile cap_gw
@@ -487,7 +492,8 @@ case_two_flows() {
 	esp=$(capture_count "$cap_ne" esp)
 	big=$(capture_count "$cap_ne" "esp and greater 1515")
 	echo "# flows: $b0 and $b1 bytes; queue 0: $p0, queue 1: $p1 packets;" \
-		"skbs to p0: $skbs, GSO: $gso; ESP frames at NE: $esp (larger than the MTU: $big)," \
+		"skbs to p0: $skbs, GSO: $gso; ESP frames at NE: $esp" \
+		"(larger than the MTU: $big),"
 		"NIC SA tx: $((tx1 - tx0))"
 	exactly "bytes of flow 1" "$b0" $((mb * 1024 * 1024)) || ret=1
 	exactly "bytes of flow 2" "$b1" $((mb * 1024 * 1024)) || ret=1
