@@ -639,6 +639,49 @@ case_cold_neigh() {
 	traffic 192.168.1.1 192.168.1.2 10.1.0.1 10.2.0.1
 }
 
+# No route to the peer when the SAs are added: mlx5 falls back to the ARP
+# table, for both families. In IPv4 it solicits the peer, whose answer (a
+# netevent for the SA's own address) gives the out SA its next hop, with
+# no other traffic. In IPv6 it looks up and solicits the first four bytes
+# of the peer's address as an IPv4 address (2001:db8:... is 32.1.13.184),
+# which nobody answers: the SA drops until the peer's IPv6 neighbour turns
+# valid, here through a ping to the peer outside the tunnel. Then every
+# request gets through. FAMILY: 4 or 6.
+case_no_route() {
+	local oa ob ia ib host net target cap peer_mac arps
+	if [ "$1" = 4 ]; then
+		oa=192.168.1.1 ob=192.168.1.2 ia=10.1.0.1 ib=10.2.0.1 host=32
+		net=192.168.1.0/24 target=192.168.1.2
+	else
+		oa=2001:db8:1::1 ob=2001:db8:1::2 ia=2001:db8:a::1 ib=2001:db8:b::1 host=128
+		net=2001:db8:1::/64 target=32.1.13.184
+	fi
+	setup || return
+	peer_mac=$(port_mac "$B" p0)
+	run ip -n "$A" route del "$net" dev p0 || return 1
+	run ip -n "$A" neigh flush dev p0 || return 1
+	tmpfile cap
+	capture_start "$B" p0 "$cap" -Q in arp
+	sa_pair tunnel "$oa" "$ob" "$ia/$host" "$ib/$host" || return 1
+	slowwait 5 sh -c "[ \$(tcpdump -n -r $cap 'arp dst host $target' 2>/dev/null | wc -l) -gt 0 ]"
+	capture_stop
+	arps=$(capture_count "$cap" "arp dst host $target")
+	echo "# ARP requests for $target on \$B's wire: $arps;" \
+		"out SA: next hop $(nsim_sa_field "$A_ID" out 0x100 next_hop)," \
+		"no_neigh $(nsim_sa_field "$A_ID" out 0x100 no_neigh)"
+	at_least "ARP requests for $target" "$arps" 1 || return 1
+	run ip -n "$A" route add "$net" dev p0 || return 1
+	if [ "$1" = 6 ]; then
+		exactly "out SA dropping (no_neigh)" \
+			"$(nsim_sa_field "$A_ID" out 0x100 no_neigh)" 1 || return 1
+		run ip netns exec "$A" ping -q -c 1 -W 2 "$ob" >/dev/null || return 1
+	fi
+	wait_next_hop "$peer_mac" || return 1
+	exactly "out SA dropping (no_neigh)" "$(nsim_sa_field "$A_ID" out 0x100 no_neigh)" 0 ||
+		return 1
+	traffic "$oa" "$ob" "$ia" "$ib"
+}
+
 # The peer's MAC address changes, and the peer announces it (arp_notify):
 # $A's neighbour entry takes the new address, and its netevent, keyed by
 # the SA's peer address, moves the NIC's snapshot, as on mlx5. Traffic
@@ -893,7 +936,7 @@ require_cmds ip ping tcpdump python3
 debugfs_mount
 
 ktap_print_header
-ktap_set_plan 26
+ktap_set_plan 28
 run_case "tunnel, IPv4 in IPv4" case_tunnel4
 run_case "tunnel, IPv6 in IPv6" case_tunnel6
 run_case "tunnel, IPv4 in IPv6, locally generated: refused and counted" case_4in6
@@ -920,6 +963,10 @@ run_case "next hop: the peer's new MAC followed (netevent for the SA's address)"
 	case_next_hop_peer
 run_case "next hop: a router's new MAC not followed, as on mlx5; followed when asked" \
 	case_next_hop_router
+run_case "next hop: no route to the peer, IPv4: ARP fallback, the peer's answer" \
+	case_no_route 4
+run_case "next hop: no route to the peer, IPv6: ARP for 4 bytes of it, drops until ND" \
+	case_no_route 6
 run_case "RX: cleartext towards an offloaded in policy delivered, as with mlx5" \
 	case_rx_cleartext
 run_case "RX: inner source outside the SA selector delivered, as with mlx5" \

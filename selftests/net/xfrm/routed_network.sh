@@ -493,8 +493,7 @@ case_two_flows() {
 	big=$(capture_count "$cap_ne" "esp and greater 1515")
 	echo "# flows: $b0 and $b1 bytes; queue 0: $p0, queue 1: $p1 packets;" \
 		"skbs to p0: $skbs, GSO: $gso; ESP frames at NE: $esp" \
-		"(larger than the MTU: $big),"
-		"NIC SA tx: $((tx1 - tx0))"
+		"(larger than the MTU: $big), NIC SA tx: $((tx1 - tx0))"
 	exactly "bytes of flow 1" "$b0" $((mb * 1024 * 1024)) || ret=1
 	exactly "bytes of flow 2" "$b1" $((mb * 1024 * 1024)) || ret=1
 	# Both queues carry a good part of the traffic, not all of it their
