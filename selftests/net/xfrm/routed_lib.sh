@@ -382,6 +382,10 @@ capture_start() {
 	rm -f "$file.log"
 }
 
+# capture_stop: the capture ends. tcpdump says nothing when it has read
+# what the kernel queued to it, and drops what is still queued when it is
+# killed; the half second before is for that (no packet was ever seen
+# late by more than a few milliseconds here).
 capture_stop() {
 	sleep 0.5
 	bg_stop "$CAPTURE_PID"
