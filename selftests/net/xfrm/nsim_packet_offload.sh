@@ -663,7 +663,7 @@ case_no_route() {
 	tmpfile cap
 	capture_start "$B" p0 "$cap" -Q in arp
 	sa_pair tunnel "$oa" "$ob" "$ia/$host" "$ib/$host" || return 1
-	slowwait 5 sh -c "[ \$(tcpdump -n -r $cap 'arp dst host $target' 2>/dev/null | wc -l) -gt 0 ]"
+	slowwait 5 capture_has "$cap" "arp dst host $target"
 	capture_stop
 	arps=$(capture_count "$cap" "arp dst host $target")
 	echo "# ARP requests for $target on \$B's wire: $arps;" \

@@ -397,6 +397,12 @@ capture_count() {
 	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
 }
 
+# capture_has FILE FILTER: the capture so far holds a packet FILTER
+# matches (for slowwait).
+capture_has() {
+	[ "$(capture_count "$1" "$2")" -gt 0 ]
+}
+
 # script_time: how long the script ran, as a diagnostic (the README's
 # sizing table is made of these).
 script_time() {
