@@ -264,7 +264,7 @@ case_replay_badicv() {
 		ip netns exec "$B" python3 "$lib_dir/esp_inject.py" "$cap" p0 badicv
 	local ret=$?
 	[ $ret -eq 0 ] || { echo "# FAILED: could not inject"; return 1; }
-	busywait "$BUSYWAIT_TIMEOUT" port_counter_is "$A_ID" rx_bad_icv $((icv0 + 1))
+	busywait "$BUSYWAIT_TIMEOUT" prints $((icv0 + 1)) nsim_port_counter "$A_ID" rx_bad_icv
 	rx1=$(nsim_sa_packets "$A_ID" in 0x200)
 	replay1=$(nsim_port_counter "$A_ID" rx_replay)
 	icv1=$(nsim_port_counter "$A_ID" rx_bad_icv)
@@ -279,11 +279,6 @@ case_replay_badicv() {
 		exactly "bad ICV drops" $((icv1 - icv0)) 1 &&
 		exactly "SA replay statistic" "$sa_replay" 1 &&
 		exactly "SA integrity failure statistic" "$sa_icv" 1
-}
-
-# port_counter_is ID NAME VALUE: for busywait.
-port_counter_is() {
-	[ "$(nsim_port_counter "$1" "$2")" = "$3" ]
 }
 
 # capture_peer_esp FILE: ESP frames $B sends to $A's NIC, into FILE (on
@@ -602,15 +597,11 @@ port_mac() {
 	ip netns exec "$1" cat "/sys/class/net/$2/address"
 }
 
-# nsim_sa_is ID DIR SPI FIELD VALUE: for busywait.
-nsim_sa_is() {
-	[ "$(nsim_sa_field "$1" "$2" "$3" "$4")" = "$5" ]
-}
-
 # wait_next_hop MAC: $A's out SA comes to send to MAC, or fail saying where
 # it sends.
 wait_next_hop() {
-	busywait "$BUSYWAIT_TIMEOUT" nsim_sa_is "$A_ID" out 0x100 next_hop "$1" && return 0
+	busywait "$BUSYWAIT_TIMEOUT" prints "$1" nsim_sa_field "$A_ID" out 0x100 next_hop &&
+		return 0
 	echo "# FAILED: out SA's next hop $(nsim_sa_field "$A_ID" out 0x100 next_hop), not $1"
 	return 1
 }

@@ -397,6 +397,11 @@ capture_count() {
 	tcpdump -n -r "$1" "$2" 2>/dev/null | wc -l
 }
 
+# prints VALUE CMD...: CMD prints VALUE (for busywait and slowwait).
+prints() {
+	[ "$("${@:2}")" = "$1" ]
+}
+
 # capture_has FILE FILTER: the capture so far holds a packet FILTER
 # matches (for slowwait).
 capture_has() {
