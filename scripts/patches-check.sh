@@ -41,11 +41,16 @@ kmake() { make -C "$WT" O="$BUILD" "${KMAKE_FLAGS[@]}" "$@"; }
 configure() {
 	local has_module=0
 	grep -q '^config XFRM_DIRECT_TX$' "$WT/net/xfrm/Kconfig" && has_module=1
-	if [ ! -f "$BUILD/.config" ]; then
+	local frags=("$TOP/scripts/kconfig/vm.config" "$TOP/selftests/net/xfrm/config") hash
+	# Configured again when a fragment changed: the build folder outlives
+	# the fragments it was made from.
+	hash=$(cat "${frags[@]}" | sha256sum | cut -c1-16)
+	if [ ! -f "$BUILD/.config" ] || [ "$(cat "$BUILD/.xdt-config" 2>/dev/null)" != "$hash" ]; then
 		mkdir -p "$BUILD"
 		kmake -s tinyconfig >/dev/null
 		"$WT/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" \
-			"$TOP/scripts/kconfig/vm.config" "$TOP/selftests/net/xfrm/config" >/dev/null
+			"${frags[@]}" >/dev/null
+		echo "$hash" >"$BUILD/.xdt-config"
 	fi
 	[ "$has_module" = 0 ] || "$WT/scripts/config" --file "$BUILD/.config" --module XFRM_DIRECT_TX
 	kmake -s olddefconfig >/dev/null

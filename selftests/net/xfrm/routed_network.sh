@@ -304,7 +304,11 @@ case_netfilter() {
 	local n0 n1 tx0 tx1 path0
 	command -v nft >/dev/null || { echo "# SKIP: nft not found"; return "$KSFT_SKIP"; }
 	offload_setup || return
-	ip netns exec "$GW" nft -f - <<-EOF || { echo "# SKIP: no nf_tables"; return "$KSFT_SKIP"; }
+	if ! ip netns exec "$GW" nft list tables >/dev/null 2>&1; then
+		echo "# SKIP: no nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)"
+		return "$KSFT_SKIP"
+	fi
+	ip netns exec "$GW" nft -f - <<-EOF || { echo "# FAILED: nft ruleset"; return 1; }
 	table inet xfrm_selftest {
 		counter tunnel { }
 		chain out {
@@ -456,6 +460,10 @@ case_two_flows() {
 		return "$KSFT_SKIP"
 	fi
 	GW_QUEUES=2 offload_setup || return
+	if ! tc -n "$GW" qdisc show dev p0 >/dev/null 2>&1; then
+		echo "# SKIP: no qdisc statistics per queue (CONFIG_NET_SCHED)"
+		return "$KSFT_SKIP"
+	fi
 	# ESP GRO would take the frames before the capture sees them.
 	run ip netns exec "$NE" ethtool -K p0 gro off >/dev/null || return 1
 	for q in 0 1; do
