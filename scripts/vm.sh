@@ -156,7 +156,7 @@ tail -n +1 -F "$OUTDIR/out.log" 2>/dev/null &
 tail_pid=$!
 # An interrupted run must not leave the follower behind: it would keep
 # the caller's descriptors, the outgoing worktree's lock among them.
-trap 'kill "$tail_pid" 2>/dev/null' EXIT
+trap 'kill "$tail_pid" 2>/dev/null || true' EXIT
 set +e
 timeout -k 15 "$TIMEOUT" "${VNG[@]}" "${ACCEL[@]}" --exec "$GUEST" >"$CONSOLE" 2>&1 </dev/null
 vng_rc=$?
