@@ -4,7 +4,7 @@
 
 SHELL := /bin/bash
 S := scripts
-export KDIR FLAVOUR CACHE_DIR IKE
+export KDIR FLAVOUR CACHE_DIR IKE SELFTESTS
 
 .PHONY: help deps guest-root kernel module vm unit rustfmtcheck checkpatch lint check demo \
 	patches dev-tree patches-check deb bench check-long check-debug clean
@@ -43,7 +43,8 @@ rustfmtcheck:
 checkpatch: kernel
 	@$(S)/check.sh checkpatch
 
-## check         the test command: unit tests, quality gates, build, boot, kselftests
+## check         the test command: unit tests, quality gates, build, boot, kselftests;
+##               SELFTESTS="a.sh b.sh" runs only those scripts of net/xfrm (any check-* too)
 check:
 	@$(S)/check.sh all
 

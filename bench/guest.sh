@@ -102,36 +102,51 @@ micro_run() { # DST SIZE CALLS [WRAPPER...], e.g. a perf record command line
 	# MICRO_MODE=floor: the floor instead of dst_output().
 	"${@:4}" nsenter --net="/run/netns/$GW" sh -c \
 		"echo '16.0.0.1 $1 $2 $3${MICRO_MODE:+ $MICRO_MODE}' > /sys/kernel/debug/xfrm_direct_tx_micro/run" && return
-	echo "micro: $variant $mode $size: writing the run failed"
+	echo "micro: $variant $mode $size: writing the run failed" >&2
 	return 1
 }
 
-# measure BENCH VARIANT SIZE JSON: one timed stream of CALLS skbs of the
-# variant, warmed up first (under TCG, code runs slowly the first time
-# after a module load: translation, which is not the code's cost); appends
-# a JSON line, with JSON (more fields) in it. Every call must reach the
+# counted_run LABEL DST SIZE COUNTER...: one timed stream of CALLS skbs
+# to DST, warmed up first (under TCG, code runs slowly the first time
+# after a module load: translation, which is not the code's cost).
+# MICRO_MODE as micro_run. Each COUNTER (a command line) must rise by
+# exactly CALLS. Prints the JSON fields of the run, from "size" on.
+counted_run() {
+	local label=$1 dst=$2 size=$3 counter before=() i=0 now res
+	shift 3
+	micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
+	for counter in "$@"; do
+		before+=("$($counter)")
+	done
+	micro_run "$dst" "$size" "$CALLS" || exit 1
+	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
+	for counter in "$@"; do
+		now=$($counter)
+		[ $((now - before[i])) -eq "$CALLS" ] || {
+			echo "$label $size: $counter: ${before[i]} -> $now, expected +$CALLS" >&2
+			exit 1
+		}
+		i=$((i + 1))
+	done
+	set -- $res
+	printf '"size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
+		"$size" "$2" "$4" "$6" "$8"
+}
+
+# measure BENCH VARIANT SIZE JSON: counted_run of the variant; appends a
+# JSON line, with JSON (more fields) in it. Every call must reach the
 # emulated NIC's SA lookup and be dropped there (its tx_drop rises by
 # exactly CALLS), and raise the hook's counter by one.
 measure() {
-	local bench=$1 variant=$2 size=$3 json=$4 dst ko counter c0 c1 d0 d1 res mode=
-	dst=$(variant_dst "$variant") ko=$(variant_ko "$variant") counter=$(variant_counter "$variant")
+	local bench=$1 variant=$2 size=$3 json=$4 counters mode= fields
+	counters=("nsim_port_counter $NSIM_GW_ID tx_drop")
+	[ -z "$(variant_counter "$variant")" ] ||
+		counters+=("hook_counter $(variant_ko "$variant") $(variant_counter "$variant")")
 	[ "$variant" = floor ] && mode=floor
-	MICRO_MODE=$mode micro_run "$dst" "$size" $((CALLS / 10 + 1)) || exit 1
-	[ -z "$counter" ] || c0=$(hook_counter "$ko" "$counter")
-	d0=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
-	MICRO_MODE=$mode micro_run "$dst" "$size" "$CALLS" || exit 1
-	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
-	d1=$(nsim_port_counter "$NSIM_GW_ID" tx_drop)
-	[ $((d1 - d0)) -eq "$CALLS" ] ||
-		{ echo "$bench: $variant $size: NIC tx_drop $d0 -> $d1, expected +$CALLS"; exit 1; }
-	if [ -n "$counter" ]; then
-		c1=$(hook_counter "$ko" "$counter")
-		[ $((c1 - c0)) -eq "$CALLS" ] ||
-			{ echo "$bench: $variant $size: $counter $c0 -> $c1, expected +$CALLS"; exit 1; }
-	fi
-	set -- $res
-	printf '{"bench":"%s","variant":"%s",%s"size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
-		"$bench" "$variant" "$json" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
+	fields=$(MICRO_MODE=$mode counted_run "$bench: $variant" "$(variant_dst "$variant")" \
+		"$size" "${counters[@]}") || exit 1
+	printf '{"bench":"%s","variant":"%s",%s%s\n' "$bench" "$variant" "$json" "$fields" |
+		tee -a "$OUT"
 }
 
 # micro VARIANT MODE SIZE: TCG time per call.
@@ -314,19 +329,13 @@ emulation_count() {
 # one), or drops at the SA lookup (1: its tx_drop counts every one).
 # Appends a JSON line.
 emulation() {
-	local nsim=$1 size=$2 fail=$3 c0 c1 res
+	local nsim=$1 size=$2 fail=$3 fields
 	nsim_fault "$NSIM_GW_ID" fail_tx "$fail"
-	MICRO_MODE=floor micro_run 48.0.0.1 "$size" $((CALLS / 10 + 1)) || exit 1
-	c0=$(emulation_count "$fail")
-	MICRO_MODE=floor micro_run 48.0.0.1 "$size" "$CALLS" || exit 1
-	res=$(cat /sys/kernel/debug/xfrm_direct_tx_micro/run)
-	c1=$(emulation_count "$fail")
-	[ $((c1 - c0)) -eq "$CALLS" ] ||
-		{ echo "emulation: $nsim $size fail_tx=$fail: NIC count $c0 -> $c1, expected +$CALLS"; exit 1; }
+	fields=$(MICRO_MODE=floor counted_run "emulation: $nsim fail_tx=$fail" 48.0.0.1 "$size" \
+		"emulation_count $fail") || exit 1
 	nsim_fault "$NSIM_GW_ID" fail_tx 0
-	set -- $res
-	printf '{"bench":"emulation","nsim":"%s","fail_tx":%s,"size":%s,"calls":%s,"ns":%s,"median_ps":%s,"p10_ps":%s}\n' \
-		"$nsim" "$fail" "$size" "$2" "$4" "$6" "$8" | tee -a "$OUT"
+	printf '{"bench":"emulation","nsim":"%s","fail_tx":%s,%s\n' "$nsim" "$fail" "$fields" |
+		tee -a "$OUT"
 }
 
 PERF_DIR=$(mktemp -d /tmp/xdt-perf.XXXXXX)

@@ -9,6 +9,7 @@
 #                        and its output against patches/outgoing/
 #   check.sh selftests   boot the built kernel on the guest root
 #                        (scripts/guest-root.sh), run TARGETS=net/xfrm
+#                        (SELFTESTS="a.sh b.sh": only those scripts)
 #
 # Prints KTAP: one line per unit test, gate and selftest case, then
 # "N passed, N failed, N skipped". Exits non-zero on any failure.
@@ -139,6 +140,26 @@ inline_gate() {
 	return $rc
 }
 
+# selftest_list PROGS|FILES: the entries of the suite Makefile's
+# TEST_<what>, one a line.
+selftest_list() {
+	sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$TOP/selftests/net/xfrm/Makefile" |
+		sed -n "s/^TEST_$1 [:+]= //p" | tr -s ' \t' '\n' | sed '/^$/d'
+}
+
+selftest_progs() { selftest_list PROGS; }
+
+# SELFTESTS names scripts of the suite, or the project's cref_hook.sh:
+# a typo would otherwise run nothing and pass.
+selftests_valid() {
+	local s
+	for s in ${SELFTESTS:-}; do
+		{ selftest_progs; echo cref_hook.sh; } | grep -qxF "$s" ||
+			die "SELFTESTS: no script '$s' in net/xfrm" \
+				"(scripts: $(selftest_progs | xargs) cref_hook.sh)"
+	done
+}
+
 # selftests_install TREE DIR: `make install` of TARGETS=net/xfrm into
 # DIR, which then holds every program and file the Makefile lists, and
 # the libraries it includes.
@@ -146,8 +167,7 @@ selftests_install() {
 	local tree=$1 dir=$2 f missing=0
 	make -s -C "$tree/tools/testing/selftests" TARGETS=net/xfrm INSTALL_PATH="$dir" install ||
 		return 1
-	for f in $(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$TOP/selftests/net/xfrm/Makefile" |
-		sed -n 's/^TEST_\(PROGS\|FILES\) [:+]= //p'); do
+	for f in $(selftest_list PROGS; selftest_list FILES); do
 		[ -f "$dir/net/xfrm/$f" ] || { echo "not installed: net/xfrm/$f"; missing=1; }
 	done
 	for f in net/lib.sh kselftest/ktap_helpers.sh; do
@@ -192,7 +212,7 @@ phase_selftests() {
 	# suite (its results are named "installed: ..."). The install runs
 	# here, on the build host, as it does for a test machine: lib.mk
 	# installs with rsync, which the guest root does not have.
-	local env run inst=$vmout/ksft
+	local env run inst=$vmout/ksft guest_cmd want_scripts
 	run="make -s -C $(printf %q "$src/tools/testing/selftests") TARGETS=net/xfrm"
 	mkdir -p "$vmout"
 	gate "selftests: make install TARGETS=net/xfrm, every file of the Makefile installed" \
@@ -200,13 +220,22 @@ phase_selftests() {
 	env=$(printf '%q ' kselftest_override_timeout="${KSFT_TIMEOUT:-$per_script}" "${sizes[@]}" \
 		XDT_MODULE="$(module_ko xfrm_direct_tx)" \
 		XDT_CREF_MODULE="$(module_ko xfrm_direct_tx_cref)")
-	VM_ROOT=$root "$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
-		"rc=0; $env $run run_tests || rc=\$?
+	if [ -n "${SELFTESTS:-}" ]; then
+		# make check[-debug] SELFTESTS="a.sh b.sh": those scripts only.
+		guest_cmd="$env $run TEST_PROGS=$(printf %q "$SELFTESTS") run_tests"
+		want_scripts=$(wc -w <<<"$SELFTESTS")
+	else
+		guest_cmd="rc=0; $env $run run_tests || rc=\$?
 		$env $run TEST_PROGS=cref_hook.sh run_tests || rc=\$?
 		echo '## installed copy'
 		cd $(printf %q "$inst") && $env ./run_kselftest.sh \
 			-t net/xfrm:direct_tx_hosts_nsim.sh || rc=\$?
-		exit \$rc" 2>&1 | sed 's/^/# /'
+		exit \$rc"
+		# In-tree scripts, cref_hook.sh, and the one from the installed copy.
+		want_scripts=$(($(selftest_progs | wc -l) + 2))
+	fi
+	VM_ROOT=$root "$TOP/scripts/vm.sh" -t "${SELFTEST_TIMEOUT:-$total}" -o "$vmout" -- \
+		"$guest_cmd" 2>&1 | sed 's/^/# /'
 	rc=${PIPESTATUS[0]}
 	# The runner's own KTAP is shown as diagnostics above, as it grew; its
 	# cases are numbered into this document below, from the guest's own
@@ -226,10 +255,6 @@ phase_selftests() {
 		"not ok "*) scripts=$((scripts + 1)) script_failed=1 ;;
 		esac
 	done <"$logf"
-	# In-tree scripts, cref_hook.sh, and the one from the installed copy.
-	local want_scripts
-	want_scripts=$(($(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$TOP/selftests/net/xfrm/Makefile" |
-		sed -n 's/^TEST_PROGS [:+]= //p' | tr -s ' \t' '\n' | grep -c '\.sh$') + 2))
 	[ "$scripts" -eq "$want_scripts" ] ||
 		result fail "selftests: every script ran" "$scripts of $want_scripts; log: $logf"
 	if [ "$rc" -ne 0 ] || { [ "$script_failed" = 1 ] && [ "$case_failed" = 0 ]; }; then
@@ -244,6 +269,7 @@ summary() {
 	[ "$FAIL" -eq 0 ]
 }
 
+selftests_valid
 echo "TAP version 13"
 case "${1:-all}" in
 unit) phase_unit ;;

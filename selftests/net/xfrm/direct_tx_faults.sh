@@ -49,7 +49,7 @@ flood_start() {
 	ip netns exec "$NS0" ping -q -i "$FLOOD_INTERVAL" -w "$FLOOD_SECONDS" \
 		-I "$T_SRC" "$T_DST" >"$FLOOD_OUT" 2>&1 &
 	FLOOD_PID=$!
-	defer bg_stop "$FLOOD_PID"
+	case_defer bg_stop "$FLOOD_PID"
 	slowwait_for_counter 10 "$FLOOD_WARMUP" ne_decrypted >/dev/null ||
 		{ echo "# FAILED: the flood did not get $FLOOD_WARMUP packets through"; return 1; }
 }

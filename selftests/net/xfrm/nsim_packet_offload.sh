@@ -375,29 +375,10 @@ case_tmpl_wildcard_src() {
 # packet and a hard one at the 10th; the state is then deleted, and
 # exactly 10 requests reached the peer.
 case_lifetime() {
-	local mon out soft hard sent got
 	setup || return
 	SA_A_OUT="limit packet-soft 5 limit packet-hard 10" \
 		sa_pair tunnel 192.168.1.1 192.168.1.2 10.1.0.1/32 10.2.0.1/32 || return 1
-	tmpfile mon
-	xfrm_monitor_start "$A" "$mon" expire
-	# -W without -w: exactly 15 requests, answered or not.
-	out=$(ip netns exec "$A" ping -q -c 15 -i 0.2 -W 1 -I 10.1.0.1 10.2.0.1)
-	slowwait 10 sh -c "! ip -n $A xfrm state get src 192.168.1.1 dst 192.168.1.2 \
-		proto esp spi 0x100 >/dev/null 2>&1"
-	local gone=$?
-	slowwait 5 grep -q 'hard 1' "$mon"
-	xfrm_monitor_stop
-	soft=$(grep -c 'hard 0' "$mon")
-	hard=$(grep -c 'hard 1' "$mon")
-	read -r sent got <<<"$(sed -n \
-		's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' <<<"$out")"
-	echo "# ping: $sent sent, $got received; expires heard: $soft soft, $hard hard;" \
-		"peer decrypted $(xfrm_packets "$B" 192.168.1.1 192.168.1.2 0x100)"
-	exactly "soft expires" "$soft" 1 &&
-		exactly "hard expires" "$hard" 1 &&
-		exactly "out state deleted (0: gone)" "$gone" 0 &&
-		exactly "echo replies" "$got" 10 &&
+	lifetime_expires "$A" 10.1.0.1 10.2.0.1 "$A" 192.168.1.1 192.168.1.2 0x100 &&
 		exactly "peer in SA packets" \
 			"$(xfrm_packets "$B" 192.168.1.1 192.168.1.2 0x100)" 10
 }
@@ -829,23 +810,35 @@ case_rx_inner_selector() {
 		exactly "NIC in SA packets" "$(nsim_sa_packets "$A_ID" in 0x200)" "$PING_COUNT"
 }
 
-# rx_drop_counts: where malformed frames to $A end, in esp_inject.py's
-# order: nic ip_hdr ip_trunc xfrm_hdr sw_esp frag.
+# Where esp_inject.py says a malformed frame to $A ends (its docstring
+# says what each place is), and the counter that counts it there.
+RX_DROP_PLACES=(nic ip_hdr ip_trunc xfrm_hdr sw_esp frag)
+rx_drop_count() {
+	case $1 in
+	nic) echo $(($(nsim_port_counter "$A_ID" rx_drop) +
+		$(nsim_port_counter "$A_ID" rx_bad_icv) +
+		$(nsim_port_counter "$A_ID" rx_replay))) ;;
+	ip_hdr) snmp_counter "$A" /proc/net/snmp Ip InHdrErrors ;;
+	ip_trunc) snmp_counter "$A" /proc/net/netstat IpExt InTruncatedPkts ;;
+	xfrm_hdr) xfrm_mib "$A" XfrmInHdrError ;;
+	sw_esp) xfrm_mib "$A" XfrmInStateInvalid ;;
+	frag) snmp_counter "$A" /proc/net/snmp Ip ReasmTimeout ;;
+	esac
+}
+
+# rx_drop_counts: rx_drop_count of each of RX_DROP_PLACES, in its order.
 rx_drop_counts() {
-	echo $(($(nsim_port_counter "$A_ID" rx_drop) + $(nsim_port_counter "$A_ID" rx_bad_icv) +
-		$(nsim_port_counter "$A_ID" rx_replay))) \
-		"$(snmp_counter "$A" /proc/net/snmp Ip InHdrErrors)" \
-		"$(snmp_counter "$A" /proc/net/netstat IpExt InTruncatedPkts)" \
-		"$(xfrm_mib "$A" XfrmInHdrError)" \
-		"$(xfrm_mib "$A" XfrmInStateInvalid)" \
-		"$(snmp_counter "$A" /proc/net/snmp Ip ReasmTimeout)"
+	local place
+	for place in "${RX_DROP_PLACES[@]}"; do
+		rx_drop_count "$place"
+	done | xargs
 }
 
 # rx_drops_are BASE WANT: rx_drop_counts rose from BASE by WANT (lists).
 rx_drops_are() {
 	local base=($1) want=($2) got i
 	read -ra got <<<"$(rx_drop_counts)"
-	for i in 0 1 2 3 4 5; do
+	for i in "${!RX_DROP_PLACES[@]}"; do
 		[ $((got[i] - base[i])) -eq "${want[i]}" ] || return 1
 	done
 }
@@ -887,11 +880,15 @@ case_rx_malformed() {
 	for kv in $out; do
 		n[${kv%%=*}]=${kv#*=}
 	done
-	want="${n[nic]} ${n[ip_hdr]} ${n[ip_trunc]} ${n[xfrm_hdr]} ${n[sw_esp]} ${n[frag]}"
+	# Every place esp_inject.py names is one this case counts, and back.
+	exactly "places esp_inject.py names" "$(printf '%s\n' "${!n[@]}" | sort | xargs)" \
+		"$(printf '%s\n' "${RX_DROP_PLACES[@]}" | sort | xargs)" || return 1
+	for kv in "${RX_DROP_PLACES[@]}"; do
+		want+="${n[$kv]} "
+	done
 	slowwait 10 rx_drops_are "$base" "$want"
 	got=$(rx_drop_counts)
-	echo "# dropped (nic ip_hdr ip_trunc xfrm_hdr sw_esp frag): from $base to $got," \
-		"want $want more"
+	echo "# dropped (${RX_DROP_PLACES[*]}): from $base to $got, want $want more"
 	klog_check &&
 		exactly "NIC frames decrypted" $(($(nsim_port_counter "$A_ID" rx) - rx0)) 0 &&
 		exactly "NIC in SA packets" $(($(nsim_sa_packets "$A_ID" in 0x200) - in0)) 0 &&

@@ -73,6 +73,7 @@ NSIM_NE_ID=
 # The longest a capture or a monitor may run if its case never stops it
 # (the case fails first: this only bounds what a broken case leaves).
 BG_TIMEOUT=${BG_TIMEOUT:-600}
+CAPTURE_PIDS= # the captures running (capture_start)
 
 # Sizes of the floods and flows; XFRM_LONG=1 selects the long versions.
 if [ "${XFRM_LONG:-0}" = 1 ]; then
@@ -329,11 +330,24 @@ gw_neigh() {
 	ip -n "$GW" neigh show dev "$1" to "$2" 2>/dev/null
 }
 
+# case_defer CMD...: CMD runs when the case ends (lib.sh's defer). A
+# defer made in a subshell ($(...), a pipeline, a job) is lost when the
+# subshell exits, and what it was to clean up stays: refused, loudly.
+case_defer() {
+	if [ "$BASH_SUBSHELL" -ne 0 ]; then
+		echo "# BUG: ${FUNCNAME[1]} defers '$*' in a subshell, where it is lost" >&2
+		return 1
+	fi
+	defer "$@"
+}
+
 # tmpfile VAR: a new temporary file, its name in VAR, removed when the
 # case ends.
 tmpfile() {
-	printf -v "$1" %s "$(mktemp)" || return 1
-	defer rm -f "${!1}"
+	local f
+	f=$(mktemp) || return 1
+	case_defer rm -f "$f" || { rm -f "$f"; return 1; }
+	printf -v "$1" %s "$f"
 }
 
 # bg_stop PID: a background job of this shell stopped and reaped, if it
@@ -350,7 +364,7 @@ bg_stop() {
 xfrm_monitor_start() {
 	timeout "$BG_TIMEOUT" ip -n "$1" xfrm monitor "$3" >"$2" &
 	MON_PID=$!
-	defer bg_stop "$MON_PID"
+	case_defer bg_stop "$MON_PID"
 	slowwait 10 sh -c "ip netns exec $1 awk '\$2 == 6 && \$4 != \"00000000\"' \
 		/proc/net/netlink | grep -q ." || echo "# monitor not subscribed"
 }
@@ -360,9 +374,41 @@ xfrm_monitor_stop() {
 	MON_PID=
 }
 
+# ping_stats OUTPUT: "TRANSMITTED RECEIVED" from ping's summary.
+ping_stats() {
+	sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' <<<"$1"
+}
+
+# lifetime_expires NS SRC DST SA_NS SA_SRC SA_DST SPI: 15 echo requests
+# from SRC in NS to DST, 0.2 s apart, over the out SA (SA_NS, SA_SRC ->
+# SA_DST, SPI) with packet limits soft 5 and hard 10: SA_NS's key manager
+# hears exactly one soft expire and then one hard, the state is deleted,
+# and exactly 10 requests are answered.
+lifetime_expires() {
+	local ns=$1 src=$2 dst=$3 sa_ns=$4 sa_src=$5 sa_dst=$6 spi=$7 mon out gone soft hard
+	tmpfile mon
+	xfrm_monitor_start "$sa_ns" "$mon" expire
+	# -W without -w: exactly 15 requests, answered or not.
+	out=$(ip netns exec "$ns" ping -q -c 15 -i 0.2 -W 1 -I "$src" "$dst")
+	slowwait 10 sh -c "! ip -n $sa_ns xfrm state get src $sa_src dst $sa_dst \
+		proto esp spi $spi >/dev/null 2>&1"
+	gone=$?
+	slowwait 5 grep -q 'hard 1' "$mon"
+	xfrm_monitor_stop
+	soft=$(grep -c 'hard 0' "$mon")
+	hard=$(grep -c 'hard 1' "$mon")
+	read -r PING_SENT PING_GOT <<<"$(ping_stats "$out")"
+	echo "# ping: $PING_SENT sent, $PING_GOT received; expires heard: $soft soft, $hard hard"
+	exactly "soft expires" "$soft" 1 &&
+		exactly "hard expires" "$hard" 1 &&
+		exactly "out state deleted (0: gone)" "$gone" 0 &&
+		exactly "echo replies" "$PING_GOT" 10
+}
+
 # capture_start NS DEV FILE [TCPDUMP_ARGS...]: record packets into FILE,
 # from when it returns: tcpdump says "listening on" once its socket, ring
-# and filter are set up. Stopped when the case ends, at the latest.
+# and filter are set up. Stopped by capture_stop with every other capture
+# running, or when the case ends, at the latest.
 # (Not the forwarding lib's tcpdump_start: that one captures ingress only,
 # keys captures by device name where these capture p0 in two namespaces,
 # sleeps a second instead of waiting for tcpdump, and is not bounded.)
@@ -375,21 +421,24 @@ capture_start() {
 	ip netns exec "$ns" timeout "$BG_TIMEOUT" \
 		tcpdump -i "$dev" -n -U --immediate-mode -w "$file" "$@" \
 		2>"$file.log" &
-	CAPTURE_PID=$!
-	defer bg_stop "$CAPTURE_PID"
+	CAPTURE_PIDS+=" $!"
+	case_defer bg_stop "$!"
 	slowwait 10 grep -q "listening on" "$file.log" ||
 		echo "# capture on $dev not ready: $(cat "$file.log")"
 	rm -f "$file.log"
 }
 
-# capture_stop: the capture ends. tcpdump says nothing when it has read
-# what the kernel queued to it, and drops what is still queued when it is
-# killed; the half second before is for that (no packet was ever seen
-# late by more than a few milliseconds here).
+# capture_stop: every capture running ends. tcpdump says nothing when it
+# has read what the kernel queued to it, and drops what is still queued
+# when it is killed; the half second before is for that (no packet was
+# ever seen late by more than a few milliseconds here).
 capture_stop() {
+	local pid
 	sleep 0.5
-	bg_stop "$CAPTURE_PID"
-	CAPTURE_PID=
+	for pid in $CAPTURE_PIDS; do
+		bg_stop "$pid"
+	done
+	CAPTURE_PIDS=
 }
 
 # capture_count FILE FILTER
@@ -430,6 +479,7 @@ run_case() {
 	"$@"
 	ret=$?
 	CASE_RET=$ret defer_scope_pop
+	CAPTURE_PIDS=
 	case $ret in
 	0) ktap_test_pass "$name" ;;
 	"$KSFT_SKIP") ktap_test_skip "$name" ;;

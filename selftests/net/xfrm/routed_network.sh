@@ -36,12 +36,9 @@ case_software() {
 	# What each side puts on the ciphered segment. (On receive, taps see
 	# the ESP packet and then the decrypted one, hence egress only.)
 	capture_start "$GW" p0 "$cap_gw" -Q out
-	local gw_pid=$CAPTURE_PID
 	capture_start "$NE" p0 "$cap_ne" -Q out
 	run ping_routed "$NS0" "$T_SRC" "$T_DST" >/dev/null
 	local ret=$? sent=$PING_SENT
-	capture_stop
-	CAPTURE_PID=$gw_pid
 	capture_stop
 	out_after=$(xfrm_packets "$GW" "$T_GW" "$T_NE" "$SPI_OUT")
 	in_after=$(xfrm_packets "$GW" "$T_NE" "$T_GW" "$SPI_IN")
@@ -205,13 +202,10 @@ leak_watch_start() {
 	tmpfile LEAK_P0
 	tmpfile LEAK_MGMT
 	capture_start "$GW" p0 "$LEAK_P0" -Q out
-	LEAK_P0_PID=$CAPTURE_PID
 	capture_start "$GW" mgmt "$LEAK_MGMT" -Q out
 }
 
 leak_watch_stop() {
-	capture_stop
-	CAPTURE_PID=$LEAK_P0_PID
 	capture_stop
 	LEAKED=$(( $(capture_count "$LEAK_P0" "$1") + $(capture_count "$LEAK_MGMT" "$1") ))
 }
@@ -345,20 +339,13 @@ nft_counter() {
 		sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 
-# ping_stats OUTPUT: "TRANSMITTED RECEIVED" from ping's summary.
-ping_stats() {
-	sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' <<<"$1"
-}
-
-# tcp_transfer MB PORT [CPU]: MB megabytes over TCP from $T_SRC in ns0
-# to $T_DST in ns1 (the sender on CPU, if given), bounded: a transfer
-# that stalls ends the case, not the script. Prints the bytes received.
+# tcp_transfer RX MB PORT [CPU]: MB megabytes over TCP from $T_SRC in
+# ns0 to $T_DST in ns1 (the sender on CPU, if given), received into the
+# file RX; bounded: a transfer that stalls ends the case, not the script.
 tcp_transfer() {
-	local mb=$1 port=$2 pin=() rx listener tcp=TCP dst=$T_DST src=$T_SRC
-	[ -z "${3:-}" ] || pin=(taskset -c "$3")
+	local rx=$1 mb=$2 port=$3 pin=() listener tcp=TCP dst=$T_DST src=$T_SRC
+	[ -z "${4:-}" ] || pin=(taskset -c "$4")
 	[[ $T_DST != *:* ]] || tcp=TCP6 dst="[$T_DST]" src="[$T_SRC]"
-	# Not tmpfile: this runs in a subshell ($(...)), which defers nothing.
-	rx=$(mktemp)
 	ip netns exec "$NS1" timeout $((mb * 10 + 60)) \
 		socat -u "$tcp-LISTEN:$port,reuseaddr" - >"$rx" &
 	listener=$!
@@ -366,25 +353,31 @@ tcp_transfer() {
 	ip netns exec "$NS0" timeout $((mb * 10 + 60)) sh -c "head -c ${mb}M /dev/zero |
 		${pin[*]} socat -u - $tcp:$dst:$port,bind=$src,connect-timeout=5"
 	wait "$listener"
-	stat -c %s "$rx"
-	rm -f "$rx"
 }
 
-# tcp_counted MB PATH0 TX0 NE0: after MB megabytes of TCP, the NIC's out
-# SA and NE's in SA, from TX0 and NE0, carried at least the segments MB
-# takes, NE no more than the NIC sent, and each of PATH_COUNTERS rose.
-tcp_counted() {
-	local min=$(($1 * 1024 * 1024 / 1500)) tx1 ne1
+# tcp_flow MB: MB megabytes of TCP from ns0 to ns1, every byte received;
+# the NIC's out SA and NE's in SA carried at least the segments MB takes,
+# NE no more than the NIC sent, and each of PATH_COUNTERS rose.
+tcp_flow() {
+	local mb=$1 min=$(($1 * 1024 * 1024 / 1500)) t0=$SECONDS rx bytes path0 tx0 tx1 ne0 ne1
+	path0=$(path_snapshot)
+	tx0=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
+	ne0=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
+	tmpfile rx
+	tcp_transfer "$rx" "$mb" 5001
+	bytes=$(stat -c %s "$rx")
 	tx1=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
 	ne1=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
-	echo "# NIC SA tx $3 -> $tx1, NE decrypted $4 -> $ne1"
-	at_least "TCP packets the NIC sent" $((tx1 - $3)) "$min" || return 1
+	echo "# TCP $T_SRC -> $T_DST: $bytes bytes in $((SECONDS - t0)) s;" \
+		"NIC SA tx $tx0 -> $tx1, NE decrypted $ne0 -> $ne1"
+	exactly "bytes received" "$bytes" $((mb * 1024 * 1024)) || return 1
+	at_least "TCP packets the NIC sent" $((tx1 - tx0)) "$min" || return 1
 	# Not exact: a TCP burst can overrun the peer's receive backlog, and
 	# TCP retransmits what was lost (seen: 339 of 7953 in one run).
-	at_least "TCP packets NE decrypted" $((ne1 - $4)) "$min" || return 1
-	at_most "TCP packets NE decrypted" $((ne1 - $4)) $((tx1 - $3)) || return 1
+	at_least "TCP packets NE decrypted" $((ne1 - ne0)) "$min" || return 1
+	at_most "TCP packets NE decrypted" $((ne1 - ne0)) $((tx1 - tx0)) || return 1
 	# GSO: one skb handed to the device may be many packets on the wire.
-	path_rose "$2" at_least 1
+	path_rose "$path0" at_least 1
 }
 
 # A long flow: FLOOD_COUNT echo requests back to back, then a TCP
@@ -395,8 +388,7 @@ tcp_counted() {
 # waits for every reply; TCP retransmits. Every ESP packet the NIC sent
 # for the flow, NE decrypted.
 case_long_flow() {
-	local count=$FLOOD_COUNT mb=$LONG_FLOW_MB
-	local path0 tx0 tx1 ne0 ne1 out sent got bytes t0
+	local count=$FLOOD_COUNT path0 tx0 tx1 ne0 ne1 out sent got
 	offload_setup || return
 	path0=$(path_snapshot)
 	tx0=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
@@ -412,29 +404,16 @@ case_long_flow() {
 	path_rose "$path0" exactly "$count" || return 1
 	exactly "NIC out SA packets" $((tx1 - tx0)) "$count" || return 1
 	exactly "NE decrypted" $((ne1 - ne0)) "$count" || return 1
-
-	path0=$(path_snapshot)
-	t0=$SECONDS
-	bytes=$(tcp_transfer "$mb" 5001)
-	echo "# TCP: ${bytes:-none} bytes in $((SECONDS - t0)) s"
-	exactly "bytes received" "$bytes" $((mb * 1024 * 1024)) || return 1
-	tcp_counted "$mb" "$path0" "$tx1" "$ne1"
+	tcp_flow "$LONG_FLOW_MB"
 }
 
 # TCP in the families given (case_long_flow's is IPv4 in IPv4):
 # LONG_FLOW_MB from ns0 to ns1, every byte received, the NIC's SA and
 # the NE's carrying it.
 case_tcp() {
-	local mb=$LONG_FLOW_MB path0 tx0 ne0 bytes
 	tunnel_select "$1" "$2"
 	offload_setup || return
-	path0=$(path_snapshot)
-	tx0=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
-	ne0=$(xfrm_packets "$NE" "$T_GW" "$T_NE" "$SPI_OUT")
-	bytes=$(tcp_transfer "$mb" 5001)
-	echo "# TCP $T_SRC -> $T_DST: ${bytes:-none} bytes"
-	exactly "bytes received" "$bytes" $((mb * 1024 * 1024)) || return 1
-	tcp_counted "$mb" "$path0" "$tx0" "$ne0"
+	tcp_flow "$LONG_FLOW_MB"
 }
 
 # tx_queue_packets NS DEV QUEUE: packets queue QUEUE (0, 1, ...) of DEV
@@ -453,7 +432,7 @@ tx_queue_packets() {
 # frames that fit the MTU: the NE receives exactly as many as the NIC's
 # SA counted, none larger. Every byte of both flows arrives.
 case_two_flows() {
-	local mb=$TWO_FLOWS_MB q cap_gw cap_ne gw_pid tx0 tx1 out0 out1 ret=0
+	local mb=$TWO_FLOWS_MB q cap_gw cap_ne tx0 tx1 rx0 rx1 ret=0
 	local gso esp big b0 b1 p0 p1 skbs path0
 	if [ "$(nproc)" -lt 2 ]; then
 		echo "# SKIP: one CPU: no two flows at once"
@@ -473,11 +452,10 @@ case_two_flows() {
 	done
 	tmpfile cap_gw
 	tmpfile cap_ne
-	tmpfile out0
-	tmpfile out1
+	tmpfile rx0
+	tmpfile rx1
 	# Headers are enough: lengths are what is checked.
 	capture_start "$GW" p0 "$cap_gw" -Q out -s 128
-	gw_pid=$CAPTURE_PID
 	capture_start "$NE" p0 "$cap_ne" -Q in -s 128
 	p0=$(tx_queue_packets "$GW" p0 0)
 	p1=$(tx_queue_packets "$GW" p0 1)
@@ -485,15 +463,13 @@ case_two_flows() {
 	path0=$(path_snapshot)
 	# Each flow's sender and receiver on one CPU, so that its ACKs, and
 	# what they release, stay there too.
-	tcp_transfer "$mb" 5001 0 >"$out0" &
+	tcp_transfer "$rx0" "$mb" 5001 0 &
 	local f0=$!
-	tcp_transfer "$mb" 5003 1 >"$out1" &
+	tcp_transfer "$rx1" "$mb" 5003 1 &
 	wait $! "$f0"
 	capture_stop
-	CAPTURE_PID=$gw_pid
-	capture_stop
 	tx1=$(nsim_sa_packets "$NSIM_GW_ID" out "$SPI_OUT")
-	b0=$(cat "$out0") b1=$(cat "$out1")
+	b0=$(stat -c %s "$rx0") b1=$(stat -c %s "$rx1")
 	p0=$(($(tx_queue_packets "$GW" p0 0) - p0))
 	p1=$(($(tx_queue_packets "$GW" p0 1) - p1))
 	skbs=$(capture_count "$cap_gw" "ip dst host $T_DST")
@@ -522,7 +498,7 @@ case_two_flows() {
 # key manager hears a soft expire and then a hard one, the state goes,
 # and exactly 10 requests crossed, each counted by the path.
 case_lifetime() {
-	local mon out sent got path0 ne0 soft hard gone
+	local path0 ne0
 	offload_setup || return
 	run ip -n "$GW" xfrm state delete src "$GW_ADDR" dst "$NE_ADDR" proto esp \
 		spi "$SPI_OUT" || return 1
@@ -532,24 +508,7 @@ case_lifetime() {
 		limit packet-soft 5 limit packet-hard 10 $GW_OFFLOAD dir out || return 1
 	path0=$(path_snapshot)
 	ne0=$(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")
-	tmpfile mon
-	xfrm_monitor_start "$GW" "$mon" expire
-	# -W without -w: exactly 15 requests, answered or not.
-	out=$(ip netns exec "$NS0" ping -q -c 15 -i 0.2 -W 1 -I 16.0.0.1 48.0.0.1)
-	slowwait 10 sh -c "! ip -n $GW xfrm state get src $GW_ADDR dst $NE_ADDR \
-		proto esp spi $SPI_OUT >/dev/null 2>&1"
-	gone=$?
-	slowwait 5 grep -q 'hard 1' "$mon"
-	xfrm_monitor_stop
-	soft=$(grep -c 'hard 0' "$mon")
-	hard=$(grep -c 'hard 1' "$mon")
-	read -r sent got <<<"$(ping_stats "$out")"
-	echo "# ping: $sent sent, $got received; expires heard: $soft soft, $hard hard;" \
-		"NE decrypted $ne0 -> $(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT")"
-	exactly "soft expires" "$soft" 1 &&
-		exactly "hard expires" "$hard" 1 &&
-		exactly "out state deleted (0: gone)" "$gone" 0 &&
-		exactly "echo replies" "$got" 10 &&
+	lifetime_expires "$NS0" 16.0.0.1 48.0.0.1 "$GW" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT" &&
 		path_rose "$path0" exactly 10 &&
 		exactly "NE decrypted" \
 			$(($(xfrm_packets "$NE" "$GW_ADDR" "$NE_ADDR" "$SPI_OUT") - ne0)) 10

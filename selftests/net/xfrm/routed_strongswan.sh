@@ -179,12 +179,12 @@ case_rekey() {
 	mon=$SWAN_DIR/monitor
 	timeout "$BG_TIMEOUT" ip -ts -s -n "$NE" xfrm monitor >"$mon" 2>&1 &
 	MONITOR_PID=$!
-	defer bg_stop "$MONITOR_PID"
+	case_defer bg_stop "$MONITOR_PID"
 	path0=$(path_snapshot)
 	ip netns exec "$NS0" timeout 120 ping -q -c "$REKEY_PINGS" -i "$REKEY_INTERVAL" -w 90 \
 		-I 16.0.0.1 48.0.0.1 >"$SWAN_DIR/flood" 2>&1 &
 	FLOOD_PID=$!
-	defer bg_stop "$FLOOD_PID"
+	case_defer bg_stop "$FLOOD_PID"
 	kill -0 "$MONITOR_PID" 2>/dev/null ||
 		{ echo "# FAILED: xfrm monitor: $(cat "$mon")"; return 1; }
 	if ! slowwait 60 nic_sa_reached "$old_spi" $((REKEY_PINGS / 2)); then
