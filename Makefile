@@ -4,7 +4,7 @@
 
 SHELL := /bin/bash
 S := scripts
-export KDIR FLAVOUR CACHE_DIR IKE SELFTESTS
+export KDIR FLAVOUR CACHE_DIR IKE SELFTESTS SIGNOFF
 
 .PHONY: help deps guest-root kernel module vm unit rustfmtcheck checkpatch lint check demo \
 	patches dev-tree patches-check deb bench check-long check-debug clean
@@ -63,7 +63,8 @@ check-debug:
 demo: module
 	@$(S)/demo.sh
 
-## patches       both netdev series, with cover letters, into patches/outgoing/<series>/vN
+## patches       the series and security reports into out/ (SIGNOFF=1: signed off by you,
+##               from your git identity; without it, no Signed-off-by)
 patches: kernel
 	@$(S)/patches.sh
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Re-export patches/<series>/0*.patch from the kernel git tree where the
-# series are worked on (scripts/dev-tree.sh makes it): one branch per
+# Write the kernel tree where the series are worked on (scripts/dev-tree.sh
+# makes it) back to patches/<series>/0*.patch, the edits to the base's
+# files with the commit messages, and to the repository files that the
+# series' `files` manifests name (scripts/series.py). One branch per
 # series, named as its folder in patches/, each on top of the one before
 # it, the first on the `base` tag.
 #
 #   scripts/export-patches.sh [TREE]   (default: $CACHE_DIR/dev)
 #
-# Debian's tarball .gitignore ignores every top-level path: new files need
-# `git add -f`.
+# A commit that adds a file must list it in its series' `files` first;
+# Debian's tarball .gitignore ignores every top-level path, so new files
+# need `git add -f`.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 tree=${1:-$CACHE_DIR/dev}
@@ -19,8 +22,7 @@ for d in $(series_dirs); do
 		die "$tree has no branch $name (scripts/dev-tree.sh makes one per series)"
 	git -C "$tree" merge-base --is-ancestor "$from" "$name" ||
 		die "branch $name is not on top of $from: rebase with --update-refs"
-	rm -f "$d"/0*.patch
-	git -C "$tree" format-patch -q -o "$d" "$from..$name"
+	"$TOP/scripts/series.py" export "$tree" "$from" "$name" "$d"
 	echo "$name: $(git -C "$tree" rev-list --count "$from..$name") patches"
 	from=$name
 done

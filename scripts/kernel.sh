@@ -78,41 +78,32 @@ prepare_base() {
 }
 
 # Build the series as commits on `base` without touching the work tree
-# (a scratch index and `git apply --cached`), then check it out: git only
+# (scripts/series.py: a scratch index), then check it out: git only
 # rewrites the files that differ from what is checked out, so a changed
-# patch rebuilds what it touches and nothing else.
+# patch or source file rebuilds what it touches and nothing else.
 apply_series() {
-	local hash p out file idx commit tree subject
-	hash=$(hand_kept_patches | xargs -r cat | sha256sum | cut -c1-16)
+	local hash dir commit
+	hash=$(series_state)
 	if [ "$(cat "$SRC/.git/xdt-series" 2>/dev/null)" = "$hash" ] &&
 	   [ -z "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
 		return 0
 	fi
 	rm -f "$SRC/.git/xdt-series"
-	idx=$(mktemp "$SRC/.git/xdt-index.XXXXXX")
-	commit=$(git -C "$SRC" rev-parse base)
-	GIT_INDEX_FILE=$idx git -C "$SRC" read-tree base
-	for p in $(hand_kept_patches); do
-		if ! out=$(GIT_INDEX_FILE=$idx git -C "$SRC" apply --cached "$p" 2>&1); then
-			rm -f "$idx"
-			printf '%s\n' "$out" >&2
-			file=$(printf '%s\n' "$out" | sed -n 's/^error: patch failed: \([^:]*\):.*/\1/p; s/^error: \([^:]*\): does not exist in index/\1/p' | head -n1)
-			die "patch ${p#"$TOP"/} does not apply to $(git -C "$SRC" log -1 --format=%s base)${file:+: $file}"
-		fi
-		tree=$(GIT_INDEX_FILE=$idx git -C "$SRC" write-tree)
-		subject=$(sed -n 's/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//p' "$p" | head -n1)
-		commit=$(git -C "$SRC" commit-tree "$tree" -p "$commit" -m "${subject:-$(basename "$p")}")
+	commit=base
+	for dir in $(series_dirs); do
+		commit=$("$TOP/scripts/series.py" apply "$SRC" "$commit" "$dir") ||
+			die "series $(basename "$dir") does not apply to $(git -C "$SRC" log -1 --format=%s base) (above)"
 	done
-	rm -f "$idx"
 	git -C "$SRC" checkout -q -f -B series "$commit"
 	echo "$hash" >"$SRC/.git/xdt-series"
 	log "applied $(hand_kept_patches | wc -l) patches"
 }
 
-# The project's own files that live in the kernel tree. rsync -c leaves
-# unchanged files (and their mtimes) alone, so nothing rebuilds needlessly.
+# The project's own selftest, not in the series (cref_hook.sh), beside
+# the series' ones. rsync -c leaves unchanged files (and their mtimes)
+# alone, so nothing rebuilds needlessly.
 install_tree_files() {
-	rsync -rc --delete "$TOP/selftests/net/xfrm/" "$SRC/tools/testing/selftests/net/xfrm/"
+	rsync -rc "$TOP/selftests/net/xfrm/" "$SRC/tools/testing/selftests/net/xfrm/"
 }
 
 # The selftests' fragment asks for the in-tree module (XFRM_DIRECT_TX),

@@ -68,7 +68,8 @@ config_missing() {
 	done < <(cat "$@")
 }
 
-# checkpatch_patch TREE PATCH: `checkpatch.pl --strict` from TREE on PATCH.
+# checkpatch_patch TREE PATCH [OPTION...]: `checkpatch.pl --strict` from
+# TREE on PATCH, with OPTIONs (--ignore TYPE) added.
 # Two message types get an answer instead of a warning:
 # - UNKNOWN_COMMIT_ID, only when TREE has no history to look commits up in
 #   (Debian's source tarball);
@@ -76,14 +77,38 @@ config_missing() {
 #   patch adds must be covered by a MAINTAINERS entry in TREE.
 checkpatch_patch() {
 	local tree=$1 patch=$2 f rc=0 ignore=(--ignore FILE_PATH_CHANGES)
+	shift 2
 	[ "$(git -C "$tree" rev-list --count base)" -gt 1 ] || ignore+=(--ignore UNKNOWN_COMMIT_ID)
-	"$tree/scripts/checkpatch.pl" --strict --no-tree "${ignore[@]}" "$patch" || rc=1
+	"$tree/scripts/checkpatch.pl" --strict --no-tree "${ignore[@]}" "$@" "$patch" || rc=1
 	for f in $(sed -n 's/^+++ b\///p' "$patch"); do
 		grep -q "^--- /dev/null" <(grep -B1 "^+++ b/$f\$" "$patch") || continue
 		if ! (cd "$tree" && ./scripts/get_maintainer.pl --no-git --no-rolestats --nol -f "$f" |
 			grep -v "torvalds@" | grep -q .); then
 			echo "$f: added, and no MAINTAINERS entry covers it"
 			rc=1
+		fi
+	done
+	return $rc
+}
+
+# attribution_check FILE...: the patches' trailers are what
+# coding-assistants.rst asks for: Assisted-by: on each, and no
+# Signed-off-by: but the submitter's (SIGNOFF_IDENT, "Name <email>",
+# also their From:); none at all without it.
+attribution_check() {
+	local p rc=0 line
+	for p in "$@"; do
+		case $(basename "$p") in 0000-cover-letter.patch) continue ;; esac
+		grep -q '^Assisted-by: ' "$p" || { echo "$p: no Assisted-by: trailer"; rc=1; }
+		while IFS= read -r line; do
+			[ -n "${SIGNOFF_IDENT:-}" ] && [ "$line" = "Signed-off-by: $SIGNOFF_IDENT" ] && continue
+			echo "$p: $line${SIGNOFF_IDENT:+ (the submitter is $SIGNOFF_IDENT)}${SIGNOFF_IDENT:-" (no SIGNOFF=1)"}"
+			rc=1
+		done < <(grep -i '^signed-off-by:' "$p")
+		if [ -n "${SIGNOFF_IDENT:-}" ]; then
+			grep -q "^Signed-off-by: $SIGNOFF_IDENT\$" "$p" || { echo "$p: not signed off"; rc=1; }
+			[ "$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Author: //p') <$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Email: //p')>" = "$SIGNOFF_IDENT" ] ||
+				{ echo "$p: From: is not $SIGNOFF_IDENT"; rc=1; }
 		fi
 	done
 	return $rc
@@ -100,6 +125,19 @@ hand_kept_patches() {
 	for d in $(series_dirs); do
 		find "$d" -maxdepth 1 -name '0*.patch' | sort
 	done
+}
+
+# series_state: a digest of what the series are made of: their patches,
+# manifests and the repository files those name.
+series_state() {
+	local d
+	{
+		cat "$TOP/scripts/series.py"
+		for d in $(series_dirs); do
+			find "$d" -maxdepth 1 -name '0*.patch' -o -maxdepth 1 -name files | sort | xargs cat
+			(cd "$TOP" && "$TOP/scripts/series.py" files "$d" | xargs -r cat)
+		done
+	} | sha256sum | cut -c1-16
 }
 
 # series_digest DIR: what the patches of a series say, without what

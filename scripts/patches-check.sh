@@ -28,7 +28,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 outgoing_lock
 log "regenerating the series in $WT"
-XDT_OUTGOING_LOCKED=1 PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patches.log" 2>&1 ||
+XDT_OUTGOING_LOCKED=1 SIGNOFF= PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patches.log" 2>&1 ||
 	die "make patches failed (log: $LOGDIR/patches.log)"
 mapfile -t commits < <(git -C "$WT" rev-list --reverse base..HEAD)
 [ "${#commits[@]}" -gt 0 ] || die "no commits on top of base in $WT"
@@ -118,14 +118,14 @@ check_series() {
 }
 
 # The log goes next to each series it checked, when that series is the
-# one in patches/outgoing/.
+# one in out/ (make patches).
 set +e
 check_series | tee "$LOGDIR/bisect.log"
 rc=${PIPESTATUS[0]}
 set -e
 for d in "$tmp"/*/v*; do
 	rel=${d#"$tmp"/}
-	series=$TOP/patches/outgoing/$rel
+	series=${PATCHES_OUT:-$TOP/out}/$rel
 	if [ -d "$series" ] && [ "$(series_digest "$series")" = "$(series_digest "$d")" ]; then
 		cp "$LOGDIR/bisect.log" "$series/bisect.log"
 		log "bisect log: $series/bisect.log"

@@ -1,156 +1,50 @@
 #!/usr/bin/env bash
-# `make patches`: the netdev series, from the project's sources.
+# `make patches`: the series of patches/, ready to send, into out/.
 #
-# patches/<N-name>/ is one series, applied in the order of N:
-#   0-cross-family [PATCH ipsec]        two packet offload fixes: the child
-#                 route of cross-family tunnels, no software decryption
-#                 of ESP for packet offload states
+# patches/<N-name>/ is one series, applied in the order of its name:
+#   0-cross-family [PATCH ipsec]        the child route of cross-family
+#                 packet offload tunnels (a regular bug: public)
+#   0-security    reports to the maintainers and the security team
+#                 (Documentation/process/security-bugs.rst), one per
+#                 vulnerability, each with its fix; not a public series
 #   1-netdevsim   [PATCH net-next]      the netdevsim packet offload
-#                 emulation, and the selftests that need nothing else
+#                 emulation and the selftests that need nothing else
 #   2-direct-tx   [RFC PATCH net-next]  the xfrm output hook, the Rust
-#                 abstractions and module, the hook's selftests, the
-#                 documentation
-# Each holds its hand-kept kernel patches (0*.patch, exported from a
-# kernel tree by scripts/export-patches.sh), series.conf (subject prefix,
-# version), cover.txt (none for a single patch) and the messages of the
-# patches made here from the
-# repository: selftests from selftests/ (series 1: all but direct_tx*),
-# the Rust module from rust/ (in tree under net/xfrm/direct_tx/),
-# Documentation/.
+#                 abstractions and module, its selftests, documentation
+# Each has its commits as 0*.patch (message, and edits to files the base
+# has), the files they add in `files` (scripts/series.py), series.conf
+# and, for more than one patch, cover.txt. A security series has, per
+# patch NNNN, NNNN.report: the report's text.
 #
-# Output: patches/outgoing/<N-name>/vVERSION/ with a cover letter, To/Cc
-# from get_maintainer.pl, checkpatch.log (and `make patches-check`'s
-# bisect.log, kept while the patches are the same). The outgoing worktree
-# of the cache keeps the result: one branch per series, the last checked
-# out (branches outgoing/<series>).
+# Output: out/<N-name>/vVERSION/ (out/0-security/ for the reports), with
+# To/Cc from get_maintainer.pl and checkpatch.log; make patches-check adds
+# bisect.log. The outgoing worktree of the cache keeps the commits: one
+# branch per series (outgoing/<N-name>), the last checked out.
 #
-#   PATCHES_OUT=  write the series there instead (make check uses a
-#                 temporary folder, so a check never changes the repo)
+#   SIGNOFF=1     From: and Signed-off-by: of the submitter, from their
+#                 git identity (git config user.name, user.email); without
+#                 it the patches carry no Signed-off-by (coding-assistants.rst)
+#   PATCHES_OUT=  write the series there instead of out/
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SRC=$(readlink -f "$(kernel_src)")
 [ -d "$SRC/.git" ] || die "no kernel tree at $SRC: run 'make kernel' first"
-OUT_ROOT=${PATCHES_OUT:-$TOP/patches/outgoing}
+OUT_ROOT=${PATCHES_OUT:-$TOP/out}
 WT=$CACHE_DIR/outgoing
-XFRM_TESTS=tools/testing/selftests/net/xfrm
-MODULE_RS=(xfrm_direct_tx.rs counters.rs decision.rs)
-
-# The commits made here are the hand-kept patches' author's, whoever
-# runs this: the output is the same everywhere (make check compares it).
-ident=()
-g() { git -C "$WT" "${ident[@]}" "$@"; }
-set_ident() {
-	local p name email
-	p=$(hand_kept_patches | sed -n 1p)
-	[ -n "$p" ] || die "no hand-kept patch in patches/*/"
-	name=$(git -C "$WT" mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Author: //p')
-	email=$(git -C "$WT" mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Email: //p')
-	ident=(-c "user.name=$name" -c "user.email=$email")
-}
-
-# edit FILE ANCHOR TEXT [before]: TEXT inserted after (or before) the
-# first ANCHOR line in the worktree's FILE.
-edit() {
-	python3 - "$WT/$1" "$2" "$3" "${4:-after}" <<'PY'
-import sys
-path, anchor, text, where = sys.argv[1:]
-s = open(path).read()
-if anchor not in s:
-    sys.exit(f"{path}: anchor not found: {anchor!r}")
-s = s.replace(anchor, anchor + text if where == "after" else text + anchor, 1)
-open(path, "w").write(s)
-PY
-}
-
-# apply_hand_kept DIR: the series' own kernel patches.
-apply_hand_kept() {
-	local p
-	for p in "$1"/0*.patch; do
-		[ -e "$p" ] || continue
-		g am -q "$p" || { g am --abort; die "patch ${p#"$TOP"/} does not apply"; }
-	done
-}
-
-# commit_selftests MESSAGE [FILTER]: selftests/net/xfrm/ as the series
-# has it. FILTER=first: without the hook's tests (direct_tx*), and
-# without what only they need in the Makefile and config fragment.
-commit_selftests() {
-	local d=$WT/$XFRM_TESTS
-	rm -rf "$d"
-	mkdir -p "$d"
-	cp -a "$TOP/selftests/net/xfrm/." "$d/"
-	# The project's own check of its C reference module stays out.
-	rm -f "$d"/cref_*
-	if [ "${2:-}" = first ]; then
-		rm -f "$d"/direct_tx*
-		sed -i '/direct_tx/d' "$d/Makefile"
-		sed -i '/^CONFIG_\(RUST\|XFRM_DIRECT_TX\|KUNIT\|KUNIT_DEBUGFS\)=/d' "$d/config"
-		! grep -rlE 'direct_tx|XDT_|CONFIG_RUST' "$d" ||
-			die "the first series' selftests mention the hook (files above)"
+SIGNOFF_IDENT=
+if [ "${SIGNOFF:-0}" = 1 ]; then
+	name=$(git -C "$TOP" config user.name || true)
+	email=$(git -C "$TOP" config user.email || true)
+	if [ -z "$name" ] || [ -z "$email" ]; then
+		die "SIGNOFF=1 signs with your git identity: set git config user.name and user.email"
 	fi
-	grep -q '^TARGETS += net/xfrm$' "$WT/tools/testing/selftests/Makefile" ||
-		sed -i 's|^TARGETS += net/tcp_ao$|&\nTARGETS += net/xfrm|' \
-			"$WT/tools/testing/selftests/Makefile"
-	grep -q '^TARGETS += net/xfrm$' "$WT/tools/testing/selftests/Makefile" ||
-		die "could not add net/xfrm to tools/testing/selftests/Makefile"
-	g add -A -f tools/testing/selftests MAINTAINERS
-	g commit -q -s -F "$1"
-}
+	SIGNOFF_IDENT="$name <$email>"
+	log "signing off as $SIGNOFF_IDENT"
+fi
+export SIGNOFF_IDENT
 
-commit_module() {
-	local f
-	mkdir -p "$WT/net/xfrm/direct_tx"
-	for f in "${MODULE_RS[@]}"; do cp "$TOP/rust/$f" "$WT/net/xfrm/direct_tx/$f"; done
-	cat >"$WT/net/xfrm/direct_tx/Makefile" <<-'MK'
-	# SPDX-License-Identifier: GPL-2.0
-
-	obj-$(CONFIG_XFRM_DIRECT_TX) += xfrm_direct_tx.o
-	MK
-	edit net/xfrm/Kconfig "config XFRM_IPCOMP"$'\n' "config XFRM_DIRECT_TX
-	tristate \"Direct output for IPsec packet offload (Rust)\"
-	depends on RUST && XFRM_OFFLOAD
-	help
-	  Send forwarded tunnel mode packets of packet offload states
-	  straight to the offload device, which writes the outer headers,
-	  instead of resolving a neighbour for the inner destination.
-	  Without it, IPsec packet offload gateways drop traffic to routed
-	  networks.
-
-	  See Documentation/networking/xfrm/xfrm_direct_tx.rst.
-
-	  If unsure, say N.
-
-" before
-	edit net/xfrm/Makefile 'obj-$(CONFIG_XFRM_IPCOMP) += xfrm_ipcomp.o'$'\n' \
-		'obj-$(CONFIG_XFRM_DIRECT_TX) += direct_tx/'$'\n'
-	edit MAINTAINERS "XFS FILESYSTEM"$'\n' "XFRM PACKET OFFLOAD DIRECT OUTPUT [RUST]
-L:	netdev@vger.kernel.org
-L:	rust-for-linux@vger.kernel.org
-S:	Maintained
-F:	Documentation/networking/xfrm/xfrm_direct_tx.rst
-F:	net/xfrm/direct_tx/
-F:	$XFRM_TESTS/direct_tx*
-
-" before
-	g add -A -f net/xfrm MAINTAINERS
-	g commit -q -s -F "$1"
-}
-
-commit_documentation() {
-	cp "$TOP/Documentation/networking/xfrm/xfrm_direct_tx.rst" "$WT/Documentation/networking/xfrm/"
-	sed -i 's|^   xfrm_device$|&\n   xfrm_direct_tx|' "$WT/Documentation/networking/xfrm/index.rst"
-	grep -q '^   xfrm_direct_tx$' "$WT/Documentation/networking/xfrm/index.rst" ||
-		die "could not add xfrm_direct_tx to Documentation/networking/xfrm/index.rst"
-	cat >>"$WT/Documentation/networking/xfrm/xfrm_device.rst" <<-'RST'
-
-	A hook that a module can register to take packet offload skbs before
-	the kernel's own output handling, and the module using it, are
-	described in Documentation/networking/xfrm/xfrm_direct_tx.rst.
-	RST
-	g add -A -f Documentation
-	g commit -q -s -F "$1"
-}
+g() { git -C "$WT" "$@"; }
 
 # get_maintainer PATCHES... -- OPTIONS: addresses, one per line. The base
 # tree has no upstream history, so the authors of the commits a Fixes:
@@ -161,11 +55,27 @@ get_maintainer() {
 		--no-multiline --separator $'\n' "$@") | grep -v '^$' | sort -u
 }
 
+# checkpatch_series DIR LOG: checkpatch --strict on DIR's patches, into
+# LOG; fails on any finding. Without SIGNOFF=1 a missing Signed-off-by is
+# what coding-assistants.rst asks for, and the one finding not counted.
+checkpatch_series() {
+	local dir=$1 logf=$2 p rc=0 ignore=()
+	[ -n "$SIGNOFF_IDENT" ] || ignore=(--ignore MISSING_SIGN_OFF)
+	for p in "$dir"/0*.patch; do
+		[ "$(basename "$p")" != 0000-cover-letter.patch ] || continue
+		echo "== $(basename "$p")"
+		(cd "$WT" && checkpatch_patch "$WT" "$p" "${ignore[@]}") || echo "checkpatch: FAILED"
+	done 2>&1 | sed "s|$dir/||" >"$logf"
+	grep -E '^(total|== )' "$logf" | sed "s|^|$(basename "$(dirname "$dir")"): |" >&2
+	! grep -q '^checkpatch: FAILED$' "$logf" || rc=1
+	[ "$rc" -eq 0 ] || die "checkpatch found problems: $logf"
+}
+
 # emit NAME FROM: the commits FROM..HEAD as series NAME, from the
 # worktree as it is now (the files the series adds and its MAINTAINERS
 # entries exist there, for checkpatch and get_maintainer.pl).
 emit() {
-	local name=$1 from=$2 dir=$TOP/patches/$1 out cover p rc=0 bisect_log=
+	local name=$1 from=$2 dir=$TOP/patches/$1 out cover p bisect_log=
 	local SUBJECT_PREFIX VERSION FIXES_CC=() prefix to cc args=()
 	# shellcheck source=/dev/null
 	. "$dir/series.conf"
@@ -195,22 +105,74 @@ emit() {
 	s = s.replace("*** SUBJECT HERE ***", subject).replace("*** BLURB HERE ***", body.strip())
 	open(cover, "w").write(s)
 	PY
-	# From the series' tree, where checkpatch looks commit ids up; the
-	# log names each patch by its file name, wherever the series is.
-	for p in "$out"/0*.patch; do
-		[ "$p" != "$cover" ] || continue
-		echo "== $(basename "$p")"
-		(cd "$WT" && checkpatch_patch "$WT" "$p") || echo "checkpatch: FAILED"
-	done 2>&1 | sed "s|$out/||" >"$out/checkpatch.log"
-	! grep -q '^checkpatch: FAILED$' "$out/checkpatch.log" || rc=1
-	grep -E '^(total|== )' "$out/checkpatch.log" | sed "s|^|$name: |" >&2
-	[ "$rc" -eq 0 ] || die "checkpatch found problems: $out/checkpatch.log"
+	checkpatch_series "$out" "$out/checkpatch.log"
+	attribution_check "$out"/0*.patch || die "attribution of $name (above)"
 	if [ -n "$bisect_log" ] &&
 		[ "$(sed -n "s/^# series digest $name: //p" <<<"$bisect_log")" = "$(series_digest "$out")" ]; then
 		echo "$bisect_log" >"$out/bisect.log"
 	fi
-	g branch -q -f "outgoing/$name" HEAD
 	log "$name: $out ($(ls "$out"/0*.patch | wc -l) files, To ${#to[@]}, Cc ${#cc[@]})"
+}
+
+# emit_reports NAME FROM: one report per commit of FROM..HEAD, as
+# security-bugs.rst asks: plain text to the maintainers of the files the
+# fix touches (get_maintainer.pl, maintainers only, finest level first),
+# Cc the security team when they are two or fewer; it starts with a
+# section the reporter removes before sending: the recipients, and what to
+# check first. The fix is the report's last part, as git format-patch
+# writes it, and a file of its own for the list.
+emit_reports() {
+	local name=$1 from=$2 dir=$TOP/patches/$1 out c i=0 p report files to cc
+	local SUBJECT_PREFIX VERSION FIXES_CC=()
+	# shellcheck source=/dev/null
+	. "$dir/series.conf"
+	out=$OUT_ROOT/$name
+	rm -rf "$out"
+	mkdir -p "$out"
+	for c in $(g rev-list --reverse "$from..HEAD"); do
+		i=$((i + 1))
+		p=$(g format-patch --no-signature --subject-prefix="$SUBJECT_PREFIX" \
+			--start-number="$i" -o "$out" -1 "$c")
+		report=$dir/$(printf %04d "$i").report
+		[ -f "$report" ] || die "no report text $report for $(basename "$p")"
+		mapfile -t files < <(g diff --name-only "$c^" "$c")
+		mapfile -t to < <(get_maintainer --nol --nor --pattern-depth 1 -f "${files[@]}")
+		[ "${#to[@]}" -gt 0 ] || mapfile -t to < <(get_maintainer --nol --nor -f "${files[@]}")
+		# Two or fewer maintainers, or a first report: the security team too.
+		cc=("${FIXES_CC[@]}" "security@kernel.org")
+		mapfile -t list < <(get_maintainer --nom --nor -f "${files[@]}")
+		{
+			echo "=== Remove this section before sending ==="
+			echo "This report goes by plain-text e-mail, without attachments"
+			echo "(Documentation/process/email-clients.rst: check that your"
+			echo "mailer sends it as it is), from the address you want in"
+			echo "Reported-by:, and only once you can answer the maintainers'"
+			echo "questions and run more tests for them."
+			echo
+			echo "Report and reproducer, maintainers only:"
+			printf '  To: %s\n' "${to[@]}"
+			printf '  Cc: %s\n' "${cc[@]}"
+			echo "The patch, maintainers and list (security-bugs.rst: a bug"
+			echo "found with AI assistance is treated as public; its"
+			echo "reproducer is not posted), once the maintainers answered:"
+			echo "  $(basename "$p"), to the above and"
+			printf '  %s\n' "${list[@]}"
+			echo "=== End of the section to remove ==="
+			echo
+			echo "Subject: $(g log -1 --format=%s "$c")"
+			echo
+			cat "$report"
+			echo
+			echo "Proposed fix (also $(basename "$p")):"
+			echo
+			cat "$p"
+		} >"$out/$(printf %04d "$i")-report.txt"
+		! grep -nE '^(#{1,6} |```|\*\*)' "$out/$(printf %04d "$i")-report.txt" ||
+			die "$report: Markdown in a report (security-bugs.rst: plain text only)"
+	done
+	checkpatch_series "$out" "$out/checkpatch.log"
+	attribution_check "$out"/0*.patch || die "attribution of $name (above)"
+	log "$name: $out ($i reports)"
 }
 
 outgoing_lock
@@ -220,20 +182,27 @@ git -C "$SRC" worktree prune
 g am --abort >/dev/null 2>&1 || true
 g checkout -q -f --detach base
 g clean -fdxq
-set_ident
 
-S0=$TOP/patches/0-cross-family S1=$TOP/patches/1-netdevsim S2=$TOP/patches/2-direct-tx
-apply_hand_kept "$S0"
-emit 0-cross-family base
-
-apply_hand_kept "$S1"
-# The selftests' folder goes to the IPsec entry, with the ipsec.c test.
-edit MAINTAINERS "F:	tools/testing/selftests/net/ipsec.c"$'\n' "F:	$XFRM_TESTS/"$'\n'
-commit_selftests "$S1/selftests.txt" first
-emit 1-netdevsim outgoing/0-cross-family
-
-apply_hand_kept "$S2"
-commit_module "$S2/rust-module.txt"
-commit_selftests "$S2/selftests.txt"
-commit_documentation "$S2/documentation.txt"
-emit 2-direct-tx outgoing/1-netdevsim
+from=base
+for dir in $(series_dirs); do
+	name=$(basename "$dir")
+	head=$("$TOP/scripts/series.py" apply "$WT" "$from" "$dir") ||
+		die "series $name does not apply (above)"
+	g checkout -q -f --detach "$head"
+	# The netdevsim series stands without the hook: nothing of it there.
+	if [ "$name" = 1-netdevsim ] && g grep -lE 'direct_tx|XDT_|CONFIG_RUST' -- \
+		tools/testing/selftests/net/xfrm; then
+		die "the netdevsim series' selftests mention the hook (files above)"
+	fi
+	(
+		# shellcheck source=/dev/null
+		. "$dir/series.conf"
+		if [ "${KIND:-}" = security ]; then
+			emit_reports "$name" "$from"
+		else
+			emit "$name" "$from"
+		fi
+	)
+	g branch -q -f "outgoing/$name" HEAD
+	from=$head
+done
