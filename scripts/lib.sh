@@ -102,7 +102,11 @@ attribution_check() {
 		grep -q '^Assisted-by: ' "$p" || { echo "$p: no Assisted-by: trailer"; rc=1; }
 		while IFS= read -r line; do
 			[ -n "${SIGNOFF_IDENT:-}" ] && [ "$line" = "Signed-off-by: $SIGNOFF_IDENT" ] && continue
-			echo "$p: $line${SIGNOFF_IDENT:+ (the submitter is $SIGNOFF_IDENT)}${SIGNOFF_IDENT:-" (no SIGNOFF=1)"}"
+			if [ -n "${SIGNOFF_IDENT:-}" ]; then
+				echo "$p: $line (the submitter is $SIGNOFF_IDENT)"
+			else
+				echo "$p: $line (no SIGNOFF=1: no Signed-off-by at all)"
+			fi
 			rc=1
 		done < <(grep -i '^signed-off-by:' "$p")
 		if [ -n "${SIGNOFF_IDENT:-}" ]; then

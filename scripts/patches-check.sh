@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make patches-check`: the outgoing series are bisectable, and the
 # netdevsim series stands without the hook. Every prefix of the series
-# builds (bzImage and modules), with the in-tree Rust module enabled
+# builds (bzImage and modules, the C files each patch touches again with
+# W=1, no warning allowed), with the in-tree Rust module enabled
 # (CONFIG_XFRM_DIRECT_TX=m) from the patch that adds it on. The kernel of
 # the ipsec fix and the netdevsim series (base + 0-cross-family +
 # 1-netdevsim, no hook, no Rust) then boots and passes that series'
@@ -60,6 +61,22 @@ configure() {
 	fi
 }
 
+# w1_objects COMMIT: the C files COMMIT adds or changes, built again
+# with W=1 (NIPA's per-patch build): any warning in them fails. A header
+# is checked through the files of the commit that include it.
+w1_objects() {
+	local objs=() f out
+	for f in $(git -C "$WT" diff --name-only --diff-filter=AM "$1^" "$1" -- '*.c'); do
+		case $f in rust/helpers/*) continue ;; esac  # bitcode helpers: rust/ builds them
+		[ -f "$BUILD/${f%.c}.o" ] && objs+=("${f%.c}.o")
+	done
+	[ "${#objs[@]}" -gt 0 ] || return 0
+	for f in "${objs[@]}"; do touch "$WT/${f%.o}.c"; done
+	out=$(kmake W=1 "${objs[@]}" 2>&1) || { echo "$out"; return 1; }
+	echo "$out"
+	! grep -E '(warning|error):' <<<"$out" || { echo "W=1 warnings in ${objs[*]} (above)"; return 1; }
+}
+
 # first_series_selftests N: result N, the kernel just built (base and
 # the first series) booted on the guest root, running the first series'
 # selftests from its tree. A failure shows the failing cases.
@@ -102,7 +119,7 @@ check_series() {
 		start=$(date +%s)
 		git -C "$WT" checkout -q -f --detach "$c" ||
 			{ echo "Bail out! cannot check out $c in $WT"; return 1; }
-		if { configure && kmake -j"$(nproc)" bzImage modules; } >"$logf" 2>&1; then
+		if { configure && kmake -j"$(nproc)" bzImage modules && w1_objects "$c"; } >"$logf" 2>&1; then
 			echo "ok $i $subject # $(($(date +%s) - start))s"
 		else
 			echo "not ok $i $subject # log: $logf"
