@@ -37,4 +37,6 @@ for d in $(series_dirs); do
 	git -C "$tree" branch -q -f "$name" "$from"
 done
 git -C "$tree" checkout -q "$name"
+# shellcheck disable=SC2046
+"$TOP/scripts/series.py" record "$tree" $(series_dirs)
 log "$tree: $(for d in $(series_dirs); do basename "$d"; done | paste -sd' ') (checked out: $name)"

@@ -20,6 +20,9 @@ options).
     series.py apply TREE FROM DIR      commits on FROM, printed: the last
     series.py export TREE FROM TIP DIR FROM..TIP back into DIR
     series.py files DIR                the repository paths DIR brings
+    series.py record TREE DIR...       note the repository files as TREE
+                                       has them (export then keeps a file
+                                       that only the repository changed)
 """
 
 import os
@@ -193,6 +196,14 @@ def export(tree, base, tip, folder):
         if stray:
             die(f"commit {i} of {tip} adds {', '.join(sorted(stray))}: "
                 f"list it in {folder}/files and add it to the repository")
+        # A file an earlier series added is no file of the base: a change
+        # to it is a new version of it, which this series' files lists.
+        for path in git(tree, "diff", "--name-only", "--diff-filter=M", f"{c}^", c).split():
+            if path not in by_path and subprocess.run(
+                    ["git", "-C", tree, "cat-file", "-e", f"base:{path}"],
+                    capture_output=True, check=False).returncode:
+                die(f"commit {i} of {tip} changes {path}, which an earlier series adds: "
+                    f"change it in that series, or list it in {folder}/files")
     for patch in patches(folder):
         os.unlink(patch)
     for i, c in enumerate(commits, 1):
@@ -215,15 +226,64 @@ def export(tree, base, tip, folder):
                 if fields:
                     line = line.replace(fields[0], renumber[(fields[0], fields[1])], 1)
                 f.write(line)
-    # The repository's copy of each file is its last version in the series.
+    # The repository's copy of each file is its last version in the series,
+    # unless the tree left the file as it was when the tree was made (the
+    # record, SRC SHA lines) and the repository's copy changed since; a
+    # file changed on both sides stops the export.
+    record = read_record(tree)
     last = {p: renumber[(numbers[-1], p)] for p, numbers in by_path.items()}
     for number, entries in manifest(folder).items():
         for file_path, src, drop in entries:
             if drop or last[file_path] != number:
                 continue
             data = git(tree, "show", f"{commits[int(number) - 1]}:{file_path}", raw=True)
+            with open(os.path.join(TOP, src), "rb") as f:
+                current = f.read()
+            if data == current:
+                continue
+            then = record.get(src)
+            if then is not None and blob_id(current) != then:
+                if blob_id(data) == then:
+                    continue
+                die(f"{src} changed in the repository since the tree was made, and in "
+                    f"{tree} too: bring one change into the other by hand, then export")
             with open(os.path.join(TOP, src), "wb") as f:
                 f.write(data)
+            record[src] = blob_id(data)
+    write_record(tree, record)
+
+
+def blob_id(data):
+    return git(TOP, "hash-object", "--stdin", data=data).strip()
+
+
+def record_path(tree):
+    return os.path.join(git(tree, "rev-parse", "--absolute-git-dir").strip(), "xdt-files")
+
+
+def read_record(tree):
+    path = record_path(tree)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return dict(line.split() for line in f if line.strip())
+
+
+def write_record(tree, record):
+    with open(record_path(tree), "w", encoding="utf-8") as f:
+        for src in sorted(record):
+            f.write(f"{src} {record[src]}\n")
+
+
+def record(tree, folders):
+    """What the repository files of FOLDERS are as TREE is made of them."""
+    rec = read_record(tree)
+    for folder in folders:
+        for entries in manifest(folder).values():
+            for _, src, _ in entries:
+                with open(os.path.join(TOP, src), "rb") as f:
+                    rec[src] = blob_id(f.read())
+    write_record(tree, rec)
 
 
 def main():
@@ -231,6 +291,8 @@ def main():
         print(apply(*sys.argv[2:]))
     elif len(sys.argv) == 6 and sys.argv[1] == "export":
         export(*sys.argv[2:])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "record":
+        record(sys.argv[2], sys.argv[3:])
     elif len(sys.argv) == 3 and sys.argv[1] == "files":
         for entries in manifest(sys.argv[2]).values():
             for _, src, _ in entries:
