@@ -29,7 +29,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 outgoing_lock
 log "regenerating the series in $WT"
-XDT_OUTGOING_LOCKED=1 SIGNOFF= PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patches.log" 2>&1 ||
+XDT_OUTGOING_LOCKED=1 SIGNOFF='' PATCHES_OUT=$tmp "$TOP/scripts/patches.sh" >"$LOGDIR/patches.log" 2>&1 ||
 	die "make patches failed (log: $LOGDIR/patches.log)"
 mapfile -t commits < <(git -C "$WT" rev-list --reverse base..HEAD)
 [ "${#commits[@]}" -gt 0 ] || die "no commits on top of base in $WT"
