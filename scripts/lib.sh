@@ -13,6 +13,10 @@ for d in "$HOME/.cargo/bin" "$HOME/.pyenv/shims" "$HOME/.pyenv/bin"; do
 done
 export PATH
 
+# Only make patches SIGNOFF=1 signs (scripts/patches.sh sets it): never
+# one from the caller's environment, into patches/ or the kernel tree.
+unset SIGNOFF_IDENT
+
 log() { printf '>>> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -110,7 +114,7 @@ attribution_check() {
 			rc=1
 		done < <(grep -i '^signed-off-by:' "$p")
 		if [ -n "${SIGNOFF_IDENT:-}" ]; then
-			grep -q "^Signed-off-by: $SIGNOFF_IDENT\$" "$p" || { echo "$p: not signed off"; rc=1; }
+			grep -qFx "Signed-off-by: $SIGNOFF_IDENT" "$p" || { echo "$p: not signed off"; rc=1; }
 			[ "$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Author: //p') <$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Email: //p')>" = "$SIGNOFF_IDENT" ] ||
 				{ echo "$p: From: is not $SIGNOFF_IDENT"; rc=1; }
 		fi

@@ -154,7 +154,7 @@ emit_reports() {
 			printf '  Cc: %s\n' "${cc[@]}"
 			echo "The patch, maintainers and list (security-bugs.rst: a bug"
 			echo "found with AI assistance is treated as public; its"
-			echo "reproducer is not posted), once the maintainers answered:"
+			echo "reproducer is not posted), after the report:"
 			echo "  $(basename "$p"), to the above and"
 			printf '  %s\n' "${list[@]}"
 			echo "=== End of the section to remove ==="

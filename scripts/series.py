@@ -204,6 +204,31 @@ def export(tree, base, tip, folder):
                     capture_output=True, check=False).returncode:
                 die(f"commit {i} of {tip} changes {path}, which an earlier series adds: "
                     f"change it in that series, or list it in {folder}/files")
+    # The repository's copy of each file is its last version in the series,
+    # unless the tree left the file as it was when the tree was made (the
+    # record, SRC SHA lines) and the repository's copy changed since; a
+    # file changed on both sides stops the export, before anything is
+    # written.
+    record = read_record(tree)
+    writes = []
+    for file_path, numbers in by_path.items():
+        entry = [e for e in files[numbers[-1]] if e[0] == file_path][0]
+        _, src, drop = entry
+        if drop:
+            continue
+        commit = commits[int(renumber[(numbers[-1], file_path)]) - 1]
+        data = git(tree, "show", f"{commit}:{file_path}", raw=True)
+        with open(os.path.join(TOP, src), "rb") as f:
+            current = f.read()
+        if data == current:
+            continue
+        then = record.get(src)
+        if then is not None and blob_id(current) != then:
+            if blob_id(data) == then:
+                continue
+            die(f"{src} changed in the repository since the tree was made, and in "
+                f"{tree} too: bring one change into the other by hand, then export")
+        writes.append((src, data))
     for patch in patches(folder):
         os.unlink(patch)
     for i, c in enumerate(commits, 1):
@@ -226,30 +251,10 @@ def export(tree, base, tip, folder):
                 if fields:
                     line = line.replace(fields[0], renumber[(fields[0], fields[1])], 1)
                 f.write(line)
-    # The repository's copy of each file is its last version in the series,
-    # unless the tree left the file as it was when the tree was made (the
-    # record, SRC SHA lines) and the repository's copy changed since; a
-    # file changed on both sides stops the export.
-    record = read_record(tree)
-    last = {p: renumber[(numbers[-1], p)] for p, numbers in by_path.items()}
-    for number, entries in manifest(folder).items():
-        for file_path, src, drop in entries:
-            if drop or last[file_path] != number:
-                continue
-            data = git(tree, "show", f"{commits[int(number) - 1]}:{file_path}", raw=True)
-            with open(os.path.join(TOP, src), "rb") as f:
-                current = f.read()
-            if data == current:
-                continue
-            then = record.get(src)
-            if then is not None and blob_id(current) != then:
-                if blob_id(data) == then:
-                    continue
-                die(f"{src} changed in the repository since the tree was made, and in "
-                    f"{tree} too: bring one change into the other by hand, then export")
-            with open(os.path.join(TOP, src), "wb") as f:
-                f.write(data)
-            record[src] = blob_id(data)
+    for src, data in writes:
+        with open(os.path.join(TOP, src), "wb") as f:
+            f.write(data)
+        record[src] = blob_id(data)
     write_record(tree, record)
 
 
