@@ -120,12 +120,12 @@ reports_check() {
 		grep -q '^KIND=security$' "$d/series.conf" || continue
 		for p in "$out/$name"/0*.patch; do
 			n=$((n + 1))
-			subject=$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Subject: //p')
+			subject=$(patch_field Subject "$p")
 			r=$out/$name/$(basename "$p" | cut -c1-4)-report.txt
 			grep -q '^  Cc: security@kernel.org$' "$r" || { echo "$r: not to the security team"; return 1; }
 			grep -qF "Subject: $subject" "$r" || { echo "$r: not about $subject"; return 1; }
 			for q in "$out"/[0-9]-*/v*/0*.patch; do
-				[ "$(git mailinfo /dev/null /dev/null <"$q" | sed -n 's/^Subject: //p')" != "$subject" ] ||
+				[ "$(patch_field Subject "$q")" != "$subject" ] ||
 					{ echo "$subject: in a public series, $q"; return 1; }
 			done
 			echo "$(basename "$r"): $subject"

@@ -95,6 +95,12 @@ checkpatch_patch() {
 	return $rc
 }
 
+# patch_field FIELD PATCH: Author, Email, Subject or Date of a
+# format-patch file, as git mailinfo reads it (folded lines joined).
+patch_field() {
+	git mailinfo /dev/null /dev/null <"$2" | sed -n "s/^$1: //p"
+}
+
 # attribution_check FILE...: the patches' trailers are what
 # coding-assistants.rst asks for: Assisted-by: on each, and no
 # Signed-off-by: but the submitter's (SIGNOFF_IDENT, "Name <email>",
@@ -115,7 +121,7 @@ attribution_check() {
 		done < <(grep -i '^signed-off-by:' "$p")
 		if [ -n "${SIGNOFF_IDENT:-}" ]; then
 			grep -qFx "Signed-off-by: $SIGNOFF_IDENT" "$p" || { echo "$p: not signed off"; rc=1; }
-			[ "$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Author: //p') <$(git mailinfo /dev/null /dev/null <"$p" | sed -n 's/^Email: //p')>" = "$SIGNOFF_IDENT" ] ||
+			[ "$(patch_field Author "$p") <$(patch_field Email "$p")>" = "$SIGNOFF_IDENT" ] ||
 				{ echo "$p: From: is not $SIGNOFF_IDENT"; rc=1; }
 		fi
 	done
@@ -155,13 +161,6 @@ series_state() {
 series_digest() {
 	find "$1" -maxdepth 1 -name '0*.patch' ! -name '0000-cover-letter.patch' | sort |
 		xargs cat | grep -Ev '^(From [0-9a-f]{40} |Date: )' | sha256sum | cut -d' ' -f1
-}
-
-# outgoing_diff A B: how two trees of outgoing series differ, but for
-# what changes each time a series is regenerated (commit ids, dates) and
-# the bisect logs, which only `make patches-check` writes.
-outgoing_diff() {
-	diff -r -x bisect.log -I '^From [0-9a-f]\{40\} ' -I '^Date: ' "$1" "$2"
 }
 
 # outgoing_lock: one user at a time of the outgoing worktree (make
