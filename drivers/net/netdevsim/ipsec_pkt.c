@@ -103,7 +103,7 @@ struct nsim_pkt_pol {
 
 static struct nsim_pkt_sa *nsim_pkt_sa(struct xfrm_state *xs)
 {
-	return (struct nsim_pkt_sa *)xs->xso.offload_handle;
+	return (struct nsim_pkt_sa *)READ_ONCE(xs->xso.offload_handle);
 }
 
 static bool nsim_pkt_sel_proto_ok(u8 proto)
@@ -428,10 +428,13 @@ void nsim_pkt_state_free(struct xfrm_state *xs)
 
 	if (!sa)
 		return;
+	/* Before the free: the stats callback (xfrm_timer_handler()) can
+	 * run against a state the device flush frees, and must find no SA.
+	 */
+	WRITE_ONCE(xs->xso.offload_handle, 0);
 	aead_request_free(sa->req);
 	crypto_free_aead(sa->tfm);
 	kfree(sa);
-	xs->xso.offload_handle = 0;
 }
 
 void nsim_pkt_state_update_stats(struct xfrm_state *xs)
@@ -549,6 +552,7 @@ struct nsim_pkt_flow {
 	unsigned int nhoff;	/* network header, from skb->data */
 	u8 nexthdr;		/* the header after the IP header ... */
 	unsigned int l4off;	/* ... and where it starts, from skb->data */
+	bool fragment;		/* an IPv4 fragment */
 };
 
 static bool nsim_pkt_parse(struct sk_buff *skb, unsigned int nhoff,
@@ -575,7 +579,8 @@ static bool nsim_pkt_parse(struct sk_buff *skb, unsigned int nhoff,
 		flow->nexthdr = iph.protocol;
 		flow->l4off = nhoff + iph.ihl * 4;
 		ulpoff = flow->l4off;
-		if (ip_is_fragment(&iph))
+		flow->fragment = ip_is_fragment(&iph);
+		if (flow->fragment)
 			return true;
 		break;
 	}
@@ -651,7 +656,11 @@ static bool nsim_pkt_tmpl_addr_match(const xfrm_address_t *tmpl,
 
 /* The out state the hardware would pick: the best (lowest priority
  * value) matching out policy, then the newest valid state for its
- * template.  Called under ipsec->lock.
+ * template.  Called under ipsec->lock.  NULL: the packet goes out as it
+ * is, as on mlx5, whose TX policy and SA rules match non-fragments only
+ * (setup_fte_no_frags()), and whose policy rule marks no reqid for a
+ * template without one, which no SA rule matches: in NIC mode neither
+ * table has a miss rule, so such packets reach the wire in the clear.
  */
 static struct nsim_pkt_sa *nsim_pkt_tx_lookup(struct nsim_ipsec *ipsec,
 					      const struct nsim_pkt_flow *flow)
@@ -661,6 +670,8 @@ static struct nsim_pkt_sa *nsim_pkt_tx_lookup(struct nsim_ipsec *ipsec,
 	struct nsim_pkt_pol *pol;
 	struct nsim_pkt_sa *sa;
 
+	if (flow->fragment)
+		return NULL;
 	list_for_each_entry(pol, &ipsec->pkt_pols, list) {
 		struct xfrm_policy *xp = pol->xp;
 
@@ -674,11 +685,13 @@ static struct nsim_pkt_sa *nsim_pkt_tx_lookup(struct nsim_ipsec *ipsec,
 		return NULL;
 
 	tmpl = &best->xfrm_vec[0];
+	if (!tmpl->reqid)
+		return NULL;
 	list_for_each_entry(sa, &ipsec->pkt_sas, list) {
 		struct xfrm_state *xs = sa->xs;
 
 		if (sa->in || xs->km.state != XFRM_STATE_VALID ||
-		    (tmpl->reqid && tmpl->reqid != xs->props.reqid) ||
+		    tmpl->reqid != xs->props.reqid ||
 		    tmpl->mode != xs->props.mode)
 			continue;
 		if (tmpl->mode == XFRM_MODE_TUNNEL &&
@@ -869,10 +882,9 @@ static struct sk_buff *nsim_pkt_tx_one(struct netdevsim *ns,
 		payload_len = skb->len - flow.l4off;
 		nexthdr = flow.nexthdr;
 		/* Transport mode ESP goes after the IP header: extension
-		 * headers and fragments are not supported.
+		 * headers are not supported (fragments never get here).
 		 */
-		if ((flow.family == AF_INET6 && ipv6_ext_hdr(nexthdr)) ||
-		    (flow.family == AF_INET && ip_is_fragment(ip_hdr(skb))))
+		if (flow.family == AF_INET6 && ipv6_ext_hdr(nexthdr))
 			goto drop_unlock;
 	}
 	outer_len = sa->tunnel ? (xs->props.family == AF_INET ?
@@ -1146,6 +1158,7 @@ struct sk_buff *nsim_pkt_rx(struct netdevsim *ns, struct sk_buff *skb)
 	xfrm_address_t daddr = {};
 	struct ip_esp_hdr esph;
 	unsigned short family;
+	struct xfrm_state *xs;
 	struct nsim_pkt_sa *sa;
 	struct sec_path *sp;
 	bool expire;
@@ -1259,9 +1272,13 @@ struct sk_buff *nsim_pkt_rx(struct netdevsim *ns, struct sk_buff *skb)
 	sa->bytes += skb->len;
 	ipsec->pkt_rx++;
 	expire = nsim_pkt_lifetime_crossed(sa);
+	/* The device flush frees sa as soon as it has the lock; the state
+	 * itself is freed after a grace period, which this softirq holds.
+	 */
+	xs = sa->xs;
 	spin_unlock(&ipsec->lock);
 	if (expire)
-		nsim_pkt_check_expire(sa->xs);
+		nsim_pkt_check_expire(xs);
 	return skb;
 
 drop_unlock:
