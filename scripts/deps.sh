@@ -24,6 +24,8 @@ DEB_PKGS=(
 	busybox-static
 	iputils-ping tcpdump socat ethtool iperf3 procps psmisc
 	mmdebstrap
+	# NIPA's patch checks on the selftests (scripts/nipa-check.sh)
+	shellcheck pylint
 	# make deb (bindeb-pkg's build dependencies)
 	debhelper libdw-dev
 )

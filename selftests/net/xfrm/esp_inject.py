@@ -35,7 +35,9 @@ ESP_MIN = 4 + 4 + 8 + 2 + 16
 
 
 def first_esp_frame(path):
-    data = open(path, "rb").read()
+    """The first IPv4 ESP frame of the pcap file at path, as a bytearray."""
+    with open(path, "rb") as pcap:
+        data = pcap.read()
     off = 24  # pcap global header
     while off + 16 <= len(data):
         incl = struct.unpack_from("<I", data, off + 8)[0]
@@ -47,25 +49,96 @@ def first_esp_frame(path):
 
 
 def csum(hdr):
+    """The Internet checksum of hdr."""
     hdr = bytes(hdr) + b"\0" * (len(hdr) % 2)
-    total = sum(struct.unpack("!%dH" % (len(hdr) // 2), hdr))
+    total = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
 
 
-def ipv4(frame, esp, tot_len=None, ihl=5, version=4, frag_off=0, ident=0,
-         options=b""):
+# The IPv4 header fields ipv4() takes, and their values when not given
+# (tot_len None: the length of the header and esp).
+IPV4_FIELDS = {"tot_len": None, "ihl": 5, "version": 4, "frag_off": 0, "ident": 0,
+               "options": b""}
+
+
+def ipv4(frame, esp, **fields):
     """A frame with frame's Ethernet header, an IPv4 header of frame's
-    addresses with these fields (a valid checksum) and esp after it."""
-    hdr = bytearray(frame[ETH:ETH + IP]) + bytearray(options)
+    addresses with these fields (IPV4_FIELDS; a valid checksum) and esp
+    after it."""
+    unknown = sorted(set(fields) - set(IPV4_FIELDS))
+    if unknown:
+        raise TypeError(f"ipv4() got unexpected keyword arguments {unknown}")
+    fields = {**IPV4_FIELDS, **fields}
+    ihl = fields["ihl"]
+    hdr = bytearray(frame[ETH:ETH + IP]) + bytearray(fields["options"])
+    tot_len = fields["tot_len"]
     if tot_len is None:
         tot_len = len(hdr) + len(esp)
-    hdr[0] = version << 4 | ihl
-    struct.pack_into("!HHH", hdr, 2, tot_len, ident, frag_off)
+    hdr[0] = fields["version"] << 4 | ihl
+    struct.pack_into("!HHH", hdr, 2, tot_len, fields["ident"], fields["frag_off"])
     struct.pack_into("!H", hdr, 10, 0)
     struct.pack_into("!H", hdr, 10, csum(hdr[:max(ihl, 5) * 4]))
     return bytes(frame[:ETH]) + bytes(hdr) + bytes(esp)
+
+
+def truncated(frame):
+    """The frame cut at every length: a partial IP header, or fewer bytes
+    than its total length says; with an SPI, ESP GRO takes it."""
+    out = []
+    for cut in range(ETH, len(frame)):
+        if cut < ETH + IP:
+            place = "ip_hdr"
+        elif cut < ETH + IP + 8:
+            place = "ip_trunc"
+        else:
+            place = "sw_esp"
+        out.append((bytes(frame[:cut]), place))
+    return out
+
+
+def bad_lengths(frame, esp):
+    """ESP shorter than SPI and sequence number, or than IV, trailer and
+    ICV; IHL below 5, another version, total length below the header's."""
+    out = []
+    for length in range(ESP_MIN):
+        out.append((ipv4(frame, esp[:length]), "xfrm_hdr" if length < 8 else "nic"))
+    for ihl in range(5):
+        out.append((ipv4(frame, esp, ihl=ihl), "ip_hdr"))
+    for version in (0, 6, 15):
+        out.append((ipv4(frame, esp, version=version), "ip_hdr"))
+    for tot_len in range(IP):
+        out.append((ipv4(frame, esp, tot_len=tot_len), "sw_esp"))
+    return out
+
+
+def with_options(frame, esp):
+    """IP options (NOPs) in front of a valid ESP packet whose sequence
+    number is new: the ICV fails, or, unchanged, a replay."""
+    seq = struct.unpack_from("!I", esp, 4)[0]
+    out = []
+    for words in range(1, 11):
+        body = bytearray(esp)
+        if words % 2:
+            struct.pack_into("!I", body, 4, (seq + 1000 + words) & 0xFFFFFFFF)
+        out.append((ipv4(frame, body, ihl=5 + words, options=b"\x01" * 4 * words), "nic"))
+    return out
+
+
+def fragments(frame, esp):
+    """Lone first (more fragments) and last (an offset) fragments; then the
+    captured packet again, as two fragments: a replay the NIC does not
+    see. The second frame of a pair carries its place."""
+    out = []
+    for i in range(20):
+        frag_off = 0x2000 if i % 2 else 0x0010
+        out.append((ipv4(frame, esp, frag_off=frag_off, ident=0x4000 + i), "frag"))
+    for i in range(10):
+        ident = 0x5000 + i
+        out.append((ipv4(frame, esp[:64], frag_off=0x2000, ident=ident), None))
+        out.append((ipv4(frame, esp[64:], frag_off=64 // 8, ident=ident), "sw_esp"))
+    return out
 
 
 def malformed(frame, count, seed):
@@ -76,68 +149,32 @@ def malformed(frame, count, seed):
     rnd = random.Random(seed)
     assert (frame[ETH] & 0xF) == 5, "the captured frame has IP options"
     esp = bytes(frame[ETH + IP:ETH + struct.unpack_from("!H", frame, ETH + 2)[0]])
-    seq = struct.unpack_from("!I", esp, 4)[0]
-    out = []
-    # Cut at every length: a partial IP header, or fewer bytes than its
-    # total length says; with an SPI, ESP GRO takes it.
-    for cut in range(ETH, len(frame)):
-        if cut < ETH + IP:
-            place = "ip_hdr"
-        elif cut < ETH + IP + 8:
-            place = "ip_trunc"
-        else:
-            place = "sw_esp"
-        out.append((bytes(frame[:cut]), place))
-    # ESP shorter than SPI and sequence number, or than IV, trailer and ICV.
-    for n in range(ESP_MIN):
-        out.append((ipv4(frame, esp[:n]), "xfrm_hdr" if n < 8 else "nic"))
-    # IHL below 5, another version, total length below the header's.
-    for ihl in range(5):
-        out.append((ipv4(frame, esp, ihl=ihl), "ip_hdr"))
-    for version in (0, 6, 15):
-        out.append((ipv4(frame, esp, version=version), "ip_hdr"))
-    for tot_len in range(IP):
-        out.append((ipv4(frame, esp, tot_len=tot_len), "sw_esp"))
-    # IP options (NOPs) in front of a valid ESP packet whose sequence
-    # number is new: the ICV fails, or, unchanged, a replay.
-    for words in range(1, 11):
-        body = bytearray(esp)
-        if words % 2:
-            struct.pack_into("!I", body, 4, (seq + 1000 + words) & 0xFFFFFFFF)
-        out.append((ipv4(frame, body, ihl=5 + words, options=b"\x01" * 4 * words), "nic"))
-    # Lone first (more fragments) and last (an offset) fragments.
-    for i in range(20):
-        frag_off = 0x2000 if i % 2 else 0x0010
-        out.append((ipv4(frame, esp, frag_off=frag_off, ident=0x4000 + i), "frag"))
-    # The captured packet again, as two fragments: a replay the NIC does
-    # not see. The second frame of a pair carries its place.
-    for i in range(10):
-        ident = 0x5000 + i
-        out.append((ipv4(frame, esp[:64], frag_off=0x2000, ident=ident), None))
-        out.append((ipv4(frame, esp[64:], frag_off=64 // 8, ident=ident), "sw_esp"))
+    out = truncated(frame) + bad_lengths(frame, esp) + with_options(frame, esp) + \
+        fragments(frame, esp)
     # Random bytes after the SPI, random lengths: a sequence number in or
     # out of the window, never a valid ICV.
     assert len(esp) > 64, "the captured ESP packet is too short to fragment"
     while len(out) < count:
-        n = rnd.randrange(ESP_MIN, 200)
-        body = esp[:4] + bytes(rnd.getrandbits(8) for _ in range(n - 4))
+        length = rnd.randrange(ESP_MIN, 200)
+        body = esp[:4] + bytes(rnd.getrandbits(8) for _ in range(length - 4))
         out.append((ipv4(frame, body), "nic"))
     return out
 
 
-def main():
-    path, iface, kind = sys.argv[1:4]
+def main(argv):
+    """Send what the command line argv asks (see the module's docstring)."""
+    path, iface, kind = argv[1:4]
     frame = first_esp_frame(path)
     if kind == "malformed":
-        frames = malformed(frame, int(sys.argv[4]), int(sys.argv[5]))
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        s.bind((iface, 0))
+        frames = malformed(frame, int(argv[4]), int(argv[5]))
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        sock.bind((iface, 0))
         where = {}
         for data, place in frames:
-            s.send(data)
+            sock.send(data)
             if place:
                 where[place] = where.get(place, 0) + 1
-        print(" ".join("%s=%d" % (k, where.get(k, 0))
+        print(" ".join(f"{k}={where.get(k, 0)}"
                        for k in ("nic", "ip_hdr", "ip_trunc", "xfrm_hdr", "sw_esp", "frag")))
         return
     if kind == "badicv":
@@ -146,10 +183,10 @@ def main():
         struct.pack_into(">I", frame, esp + 4, (seq + 1000) & 0xFFFFFFFF)
     elif kind != "replay":
         sys.exit("unknown kind " + kind)
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind((iface, 0))
-    s.send(bytes(frame))
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    sock.bind((iface, 0))
+    sock.send(bytes(frame))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv)
