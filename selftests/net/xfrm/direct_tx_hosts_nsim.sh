@@ -35,14 +35,15 @@ stand_in_create() {
 	ip -n xdt-remote link set lo up
 }
 
-modprobe -q netdevsim 2>/dev/null
-if [ ! -w "$NSIM_SYS/new_device" ]; then
-	ktap_print_header
-	ktap_skip_all "netdevsim not available (CONFIG_NETDEVSIM)"
-	exit "$KSFT_SKIP"
-fi
+debugfs_mount
+nsim_why=$(nsim_ready)
+case $? in
+0) ;;
+"$KSFT_SKIP") xfrm_header; ktap_skip_all "${nsim_why#\# SKIP: }"; exit "$KSFT_SKIP" ;;
+*) xfrm_header; ktap_exit_fail_msg "${nsim_why#\# FAILED: }" ;;
+esac
 if ! stand_in_create; then
-	ktap_print_header
+	xfrm_header
 	ktap_exit_fail_msg "cannot build the netdevsim stand-in for two hosts"
 fi
 NETIF=xdt-p0 LOCAL_V4=192.168.101.10 REMOTE_V4=192.168.101.11 \

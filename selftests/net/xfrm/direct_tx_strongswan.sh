@@ -11,8 +11,20 @@ lib_dir=$(dirname "$(readlink -f "$0")")
 source "$lib_dir/routed_strongswan.sh"
 source "$lib_dir/direct_tx_lib.sh"
 
+# The cases, in order: name (CASES selects by name or function),
+# command, description.
+# shellcheck disable=SC2016 # the commands expand when they run
+XFRM_TESTS=(
+	report_stock_path case_report_stock_path
+		"strongSwan: stock path (stock_path=1): the report's output, 48.0.0.1 FAILED"
+	hook_direct 'with_hook "$XDT_MODULE" case_direct'
+		'strongSwan: Rust hook: 16.0.0.1 -> 48.0.0.1 direct, exact counts'
+	hook_rekey 'with_hook "$XDT_MODULE" case_rekey'
+		'strongSwan: CHILD_SA re-key under a ping flood, all through the Rust hook'
+)
+
 hook_lab_cleanup() {
-	modules_unload
+	modules_unload || return 1
 	lab_cleanup
 }
 CASE_CLEANUP=hook_lab_cleanup
@@ -28,7 +40,7 @@ case_report_stock_path() {
 	out=$(ip netns exec "$NS0" ping -c 5 -w 8 -I 16.0.0.1 48.0.0.1 2>&1)
 	stock1=$(hook_counter "$m" stock)
 	echo "# simulated-ne:$ ip netns exec ns0 ping -I 16.0.0.1 48.0.0.1"
-	sed 's/^/#   /' <<<"$out"
+	awk '{ print "#   " $0 }' <<<"$out"
 	slowwait 10 sh -c "ip -n $GW neigh show dev p0 to 48.0.0.1 | grep -q FAILED"
 	neigh=$(gw_neigh p0 48.0.0.1)
 	echo "# ipsec-gw:$ ip neigh"
@@ -43,19 +55,10 @@ case_report_stock_path() {
 	# ping stops early once every request sent has an answer or an error.
 	sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' <<<"$out")
 	at_least "requests sent" "${sent:-0}" 1 || return 1
-	exactly "requests through the stock path" $((stock1 - stock0)) "$sent"
+	delta "requests through the stock path" "$stock0" "$stock1" "$sent"
 }
 
 require_cmds ip ping modprobe insmod rmmod timeout unshare mount
 debugfs_mount
 
-ktap_print_header
-ktap_set_plan 3
-run_case "strongSwan: stock path (stock_path=1): the report's output, 48.0.0.1 FAILED" \
-	case_report_stock_path
-run_case "strongSwan: Rust hook: 16.0.0.1 -> 48.0.0.1 direct, exact counts" \
-	with_hook "$XDT_MODULE" case_direct
-run_case "strongSwan: CHILD_SA re-key under $REKEY_PINGS requests, all through the Rust hook" \
-	with_hook "$XDT_MODULE" case_rekey
-script_time
-ktap_finished
+run_tests
