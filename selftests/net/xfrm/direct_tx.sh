@@ -16,7 +16,7 @@ source "$lib_dir/direct_tx_lib.sh"
 # shellcheck disable=SC2016 # the commands expand when they run
 XFRM_TESTS=(
 	bug_stock_path case_bug_stock_path
-		"packet offload, stock path (stock_path=1): 48.0.0.1 FAILED on p0 (the report's bug)"
+		"packet offload, stock path (stock_path=1): 48.0.0.1 FAILED on p0, the report's bug"
 	hook_forward 'with_hook "$XDT_MODULE" case_forward'
 		'packet offload, Rust hook: 16.0.0.1 -> 48.0.0.1 direct'
 	hook_reverse 'with_hook "$XDT_MODULE" case_reverse'
@@ -332,8 +332,8 @@ case_kunit() {
 		exactly "$suite: passed tests" "$(grep -Ec '^ +ok [0-9]+ [^#]*$' <<<"$results")" \
 			"$n" || ret=1
 		exactly "$suite: failed tests" "$(grep -c 'not ok' <<<"$results")" 0 || ret=1
-		exactly "$suite: skipped tests" "$(grep -Ec '^ +ok [0-9]+ .*# SKIP' <<<"$results")" \
-			0 || ret=1
+		exactly "$suite: skipped tests" \
+			"$(grep -Ec '^ +ok [0-9]+ .*# SKIP' <<<"$results")" 0 || ret=1
 	done
 	module_unload "$m" || return 1
 	return "$ret"

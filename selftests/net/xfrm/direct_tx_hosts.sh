@@ -246,7 +246,7 @@ case_no_module() {
 	module_ours || return
 	module_unload "$XDT_MODULE"
 	hosts_setup || return 1
-	NIC_COUNT_OPTIONAL=$NIC_COUNT_OPTIONAL check_offload_path local_neigh local_sent remote_decrypted \
+	check_offload_path local_neigh local_sent remote_decrypted \
 		ping_routed xdt-ns0 "$H_SRC" "$H_DST"
 }
 
@@ -260,7 +260,7 @@ case_fixed() {
 	else
 		hook_load "$XDT_MODULE" || return
 	fi
-	NIC_COUNT_OPTIONAL=$NIC_COUNT_OPTIONAL check_offload_path local_neigh local_sent remote_decrypted \
+	check_offload_path local_neigh local_sent remote_decrypted \
 		ping_routed xdt-ns0 "$H_SRC" "$H_DST"
 	local ret=$?
 	PATH_COUNTERS=()

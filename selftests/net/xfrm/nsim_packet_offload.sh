@@ -447,8 +447,8 @@ case_rx_replay_state() {
 	# $B numbered its requests' answers from 1: the highest is PING_SENT.
 	xfail_unless "mlx5 keeps the inbound replay state on the device and reports" \
 		"none of it: the xfrm state's replay seq stays 0" -- \
-		exactly "in SA's replay seq in the xfrm state" "$seq" "$(printf 0x%x "$PING_SENT")" ||
-		return 1
+		exactly "in SA's replay seq in the xfrm state" "$seq" \
+		"$(printf 0x%x "$PING_SENT")" || return 1
 	exactly "in SA's replay seq in the xfrm state" "$seq" 0x0
 }
 
@@ -548,7 +548,8 @@ case_acquire() {
 	ret=$(grep -c '^acquire' "$mon")
 	exactly "acquires the key manager heard" "$ret" 1 &&
 		exactly "placeholder states on \$A" \
-			"$(count_matching '^src 192.168.1.1 dst 192.168.1.2' ip -n "$A" xfrm state)" 1
+			"$(count_matching '^src 192.168.1.1 dst 192.168.1.2' \
+			ip -n "$A" xfrm state)" 1
 }
 
 # refused EXTACK CMD...: CMD fails, saying EXTACK.

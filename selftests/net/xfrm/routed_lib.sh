@@ -882,9 +882,14 @@ check_offload_path() {
 	neigh=$(eval "$neigh_cmd")
 	[ -z "${PATH_COUNTERS[*]}" ] || echo "# path counters: $path0-> $(path_snapshot)"
 	echo "# NIC SA tx: $tx0 -> $tx1, peer decrypted: $peer0 -> $peer1"
-	[ "$ret" -eq 0 ] || { echo "# FAILED: not every request was answered"; CHECK_FAILED+=(ping); }
-	[ -z "$neigh" ] ||
-		{ echo "# FAILED: the gateway has a neighbour entry: $neigh"; CHECK_FAILED+=(neigh); }
+	if [ "$ret" -ne 0 ]; then
+		echo "# FAILED: not every request was answered"
+		CHECK_FAILED+=(ping)
+	fi
+	if [ -n "$neigh" ]; then
+		echo "# FAILED: the gateway has a neighbour entry: $neigh"
+		CHECK_FAILED+=(neigh)
+	fi
 	path_rose "$path0" exactly "$sent" || CHECK_FAILED+=(path)
 	path_rose "$drops0" exactly 0 drops || CHECK_FAILED+=(drops)
 	delta "peer in SA packets" "$peer0" "$peer1" "$sent" || CHECK_FAILED+=(peer)
