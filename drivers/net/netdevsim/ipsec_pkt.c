@@ -139,58 +139,77 @@ static int nsim_pkt_check_state_mlx5(struct xfrm_state *xs,
 		NSIM_EA(extack, "Cannot offload without reqid");
 		return -EINVAL;
 	}
-	if ((lft->soft_byte_limit >= lft->hard_byte_limit &&
-	     lft->hard_byte_limit != XFRM_INF) ||
-	    (lft->soft_packet_limit >= lft->hard_packet_limit &&
-	     lft->hard_packet_limit != XFRM_INF)) {
-		NSIM_EA(extack, "Hard limit must be greater than soft one");
+	if (lft->soft_byte_limit >= lft->hard_byte_limit &&
+	    lft->hard_byte_limit != XFRM_INF) {
+		NSIM_EA(extack, "Hard byte limit must be greater than soft one");
 		return -EINVAL;
 	}
-	if (!lft->soft_byte_limit || !lft->hard_byte_limit ||
-	    !lft->soft_packet_limit || !lft->hard_packet_limit) {
-		NSIM_EA(extack, "Soft/hard limits can't be 0");
+	if (!lft->soft_byte_limit || !lft->hard_byte_limit) {
+		NSIM_EA(extack, "Soft/hard byte limits can't be 0");
+		return -EINVAL;
+	}
+	if (lft->soft_packet_limit >= lft->hard_packet_limit &&
+	    lft->hard_packet_limit != XFRM_INF) {
+		NSIM_EA(extack, "Hard packet limit must be greater than soft one");
+		return -EINVAL;
+	}
+	if (!lft->soft_packet_limit || !lft->hard_packet_limit) {
+		NSIM_EA(extack, "Soft/hard packet limits can't be 0");
 		return -EINVAL;
 	}
 	return 0;
 }
 
+/* The checks and messages of mlx5e_xfrm_validate_state(), in its order,
+ * for a device without NAT-T (MLX5_IPSEC_CAP_ESPINUDP).
+ */
 static int nsim_pkt_check_state(struct xfrm_state *xs,
 				struct netlink_ext_ack *extack)
 {
 	unsigned int key_bits;
+	int err;
 
-	if (xs->id.proto != IPPROTO_ESP) {
-		NSIM_EA(extack, "Packet offload supports ESP only");
+	if (xs->props.aalgo != SADB_AALG_NONE) {
+		NSIM_EA(extack, "Cannot offload authenticated xfrm states");
 		return -EINVAL;
 	}
+	if (xs->props.ealgo != SADB_X_EALG_AES_GCM_ICV16) {
+		NSIM_EA(extack, "Only AES-GCM-ICV16 xfrm state may be offloaded");
+		return -EINVAL;
+	}
+	if (xs->props.calgo != SADB_X_CALG_NONE) {
+		NSIM_EA(extack, "Cannot offload compressed xfrm states");
+		return -EINVAL;
+	}
+	if (xs->props.family != AF_INET && xs->props.family != AF_INET6) {
+		NSIM_EA(extack, "Only IPv4/6 xfrm states may be offloaded");
+		return -EINVAL;
+	}
+	if (xs->id.proto != IPPROTO_ESP) {
+		NSIM_EA(extack, "Only ESP xfrm state may be offloaded");
+		return -EINVAL;
+	}
+	if (xs->encap) {
+		NSIM_EA(extack, "Encapsulation is not supported");
+		return -EINVAL;
+	}
+	/* rfc4106(gcm(aes)) is what AES-GCM-ICV16 names in the kernel. */
 	if (!xs->aead || strcmp(xs->aead->alg_name, NSIM_PKT_ALG)) {
-		NSIM_EA(extack, "Packet offload supports " NSIM_PKT_ALG " only");
+		NSIM_EA(extack, "Cannot offload xfrm states without aead");
 		return -EINVAL;
 	}
 	if (xs->aead->alg_icv_len != NSIM_PKT_ICV_LEN * 8) {
-		NSIM_EA(extack, "Packet offload supports a 128 bit ICV only");
+		NSIM_EA(extack, "Cannot offload xfrm states with AEAD ICV length other than 128bit");
 		return -EINVAL;
 	}
 	key_bits = xs->aead->alg_key_len;
 	if (key_bits != 128 + 32 && key_bits != 256 + 32) {
-		NSIM_EA(extack, "Packet offload supports 128 and 256 bit keys with a 32 bit salt");
-		return -EINVAL;
-	}
-	if (xs->encap) {
-		NSIM_EA(extack, "Packet offload does not support encapsulation (NAT-T)");
-		return -EINVAL;
-	}
-	if (xs->calg || xs->ealg || xs->aalg) {
-		NSIM_EA(extack, "Packet offload supports AEAD only");
+		NSIM_EA(extack, "Cannot offload xfrm states with AEAD key length other than 128/256 bit");
 		return -EINVAL;
 	}
 	if (xs->props.mode != XFRM_MODE_TUNNEL &&
 	    xs->props.mode != XFRM_MODE_TRANSPORT) {
-		NSIM_EA(extack, "Packet offload supports tunnel and transport mode only");
-		return -EINVAL;
-	}
-	if (xs->props.family != AF_INET && xs->props.family != AF_INET6) {
-		NSIM_EA(extack, "Unsupported address family");
+		NSIM_EA(extack, "Only transport and tunnel xfrm states may be offloaded");
 		return -EINVAL;
 	}
 	if (xs->props.mode == XFRM_MODE_TRANSPORT &&
@@ -198,13 +217,17 @@ static int nsim_pkt_check_state(struct xfrm_state *xs,
 		NSIM_EA(extack, "Transport mode needs the same family inside and out");
 		return -EINVAL;
 	}
+	err = nsim_pkt_check_state_mlx5(xs, extack);
+	if (err)
+		return err;
+	/* The emulation's own limit, which mlx5's sizes are all within. */
 	if (xs->xso.dir == XFRM_DEV_OFFLOAD_IN &&
 	    (xs->replay_esn ? xs->replay_esn->replay_window :
 			      xs->props.replay_window) > NSIM_PKT_REPLAY_MAX) {
 		NSIM_EA(extack, "Replay window too large for packet offload (max 1024)");
 		return -EINVAL;
 	}
-	return nsim_pkt_check_state_mlx5(xs, extack);
+	return 0;
 }
 
 /* What mlx5 does when it adds a tunnel mode state: a snapshot of the MAC
@@ -472,9 +495,35 @@ int nsim_pkt_policy_add(struct xfrm_policy *xp, struct netlink_ext_ack *extack)
 	struct netdevsim *ns = netdev_priv(xp->xdo.dev);
 	struct nsim_pkt_pol *pol;
 
+	/* mlx5e_xfrm_validate_policy()'s checks and messages, in its order,
+	 * then the emulation's own (it models no block rule, no template-less
+	 * policy and no interface match).
+	 */
+	if (xp->type != XFRM_POLICY_TYPE_MAIN) {
+		NSIM_EA(extack, "Cannot offload non-main policy types");
+		return -EINVAL;
+	}
+	if (xp->xfrm_nr > 1) {
+		NSIM_EA(extack, "Cannot offload more than one template");
+		return -EINVAL;
+	}
 	if (xp->xdo.dir != XFRM_DEV_OFFLOAD_IN &&
 	    xp->xdo.dir != XFRM_DEV_OFFLOAD_OUT) {
-		NSIM_EA(extack, "Packet offload supports in and out policies only");
+		NSIM_EA(extack, "Cannot offload forward policy");
+		return -EINVAL;
+	}
+	if (xp->xfrm_nr && !xp->xfrm_vec[0].reqid && xp->selector.proto == IPPROTO_IP &&
+	    xfrm_addr_any(&xp->selector.saddr, xp->selector.family) &&
+	    xfrm_addr_any(&xp->selector.daddr, xp->selector.family)) {
+		NSIM_EA(extack, "Unsupported policy with reqid 0 without at least one of upper protocol or ip addr(s) different than 0");
+		return -EINVAL;
+	}
+	if (!nsim_pkt_sel_proto_ok(xp->selector.proto)) {
+		NSIM_EA(extack, "Device does not support upper protocol other than TCP/UDP");
+		return -EINVAL;
+	}
+	if (xp->priority == U32_MAX) {
+		NSIM_EA(extack, "Device does not support requested policy priority");
 		return -EINVAL;
 	}
 	if (xp->action != XFRM_POLICY_ALLOW) {
@@ -491,25 +540,6 @@ int nsim_pkt_policy_add(struct xfrm_policy *xp, struct netlink_ext_ack *extack)
 	}
 	if (xp->selector.ifindex) {
 		NSIM_EA(extack, "Packet offload does not match on an interface");
-		return -EINVAL;
-	}
-	/* mlx5e_xfrm_validate_policy() */
-	if (xp->type != XFRM_POLICY_TYPE_MAIN) {
-		NSIM_EA(extack, "Cannot offload non-main policy types");
-		return -EINVAL;
-	}
-	if (!xp->xfrm_vec[0].reqid && xp->selector.proto == IPPROTO_IP &&
-	    xfrm_addr_any(&xp->selector.saddr, xp->selector.family) &&
-	    xfrm_addr_any(&xp->selector.daddr, xp->selector.family)) {
-		NSIM_EA(extack, "Policy with reqid 0 needs an upper protocol or an address");
-		return -EINVAL;
-	}
-	if (!nsim_pkt_sel_proto_ok(xp->selector.proto)) {
-		NSIM_EA(extack, "Device does not support upper protocol other than TCP/UDP");
-		return -EINVAL;
-	}
-	if (xp->priority == U32_MAX) {
-		NSIM_EA(extack, "Device does not support requested policy priority");
 		return -EINVAL;
 	}
 

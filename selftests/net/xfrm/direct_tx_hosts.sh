@@ -268,9 +268,35 @@ case_fixed() {
 	return "$ret"
 }
 
+# host_state: what the two hosts hold, for the last case to compare with
+# what they held before the test: xfrm states (addresses, SPI, reqid, not
+# their counters) and policies, addresses and routes, here and there.
+host_state() {
+	local show='ip xfrm state list | grep -E "^src|proto esp"
+		ip xfrm policy list | grep -E "^src|dir |tmpl src"
+		ip -br address; ip route show table all'
+	eval "$show"
+	remote "$show"
+}
+
+# Every state, policy, address and route the hosts had before the test
+# is there afterwards, unchanged, and nothing of the test's is left. On
+# the report's gateways these are the lab's own, strongSwan's tunnel
+# among them; direct_tx_hosts_nsim.sh puts the report's lab beside the
+# stand-in for this case to find.
+case_untouched() {
+	local now
+	now=$(host_state)
+	[ "$now" = "$HOST_STATE0" ] && return 0
+	echo "# FAILED: the hosts' xfrm states, policies, addresses or routes changed:"
+	diff <(echo "$HOST_STATE0") <(echo "$now") | sed 's/^/#   /'
+	return 1
+}
+
 require_cmds ip ping modprobe insmod rmmod
 debugfs_mount
 sysctls_save
+HOST_STATE0=$(host_state)
 
 CASE_CLEANUP=hosts_cleanup
 XFRM_TESTS=(
@@ -280,6 +306,8 @@ XFRM_TESTS=(
 		"two hosts, no module: the kernel's direct output reaches the routed network"
 	fixed case_fixed
 		"two hosts, Rust hook: direct through the offload port"
+	untouched case_untouched
+		"two hosts: what the hosts had before the test is there, unchanged, and nothing else"
 )
 echo "# $NETIF ($LOCAL_V4) -> $REMOTE_NETIF ($REMOTE_V4) over $REMOTE_TYPE $REMOTE_ARGS"
 run_tests

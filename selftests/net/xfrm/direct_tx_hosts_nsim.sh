@@ -4,7 +4,8 @@
 # direct_tx_hosts.sh, the two-host test, against a stand-in: this host's
 # offload port is a netdevsim port in the initial namespace, and the
 # "remote host" is namespace xdt-remote with the linked netdevsim port
-# (REMOTE_TYPE=netns). Checks the two-host test itself on any machine.
+# (REMOTE_TYPE=netns), with the report's lab beside it (lab_add). Checks
+# the two-host test itself on any machine.
 
 lib_dir=$(dirname "$(readlink -f "$0")")
 source "$lib_dir/routed_lib.sh"
@@ -14,12 +15,60 @@ REMOTE_ID=
 
 stand_in_cleanup() {
 	nsim_del "$LOCAL_ID" "$REMOTE_ID"
+	LOCAL_ID='' REMOTE_ID=''
 	ip netns del xdt-remote 2>/dev/null
+	lab_del
 }
 trap stand_in_cleanup EXIT
 
+# The report's lab on the same two hosts, as strongSwan and the report's
+# commands leave it (software SAs and the CHILD_SA's policies for
+# 16.0.0.0/8 <-> 48.0.0.0/8, IPSEC-GW's p1 address and routes), for the
+# two-host test to leave alone (its case "untouched").
+lab_add() {
+	local sa="mode tunnel aead $AEAD_ALG"
+	ip -batch - <<-EOF || return 1
+	link add xdt-lab-p1 type dummy
+	address add 10.0.0.254/24 dev xdt-lab-p1
+	link set xdt-lab-p1 up
+	route add 16.0.0.0/8 via 10.0.0.1
+	xfrm state add src 192.168.101.10 dst 192.168.101.11 proto esp spi 0x1000 reqid 1 $sa \
+		$KEY_OUT $ICV_BITS sel src 16.0.0.0/8 dst 48.0.0.0/8
+	xfrm state add src 192.168.101.11 dst 192.168.101.10 proto esp spi 0x2000 reqid 2 $sa \
+		$KEY_IN $ICV_BITS sel src 48.0.0.0/8 dst 16.0.0.0/8
+	xfrm policy add src 16.0.0.0/8 dst 48.0.0.0/8 dir out \
+		tmpl src 192.168.101.10 dst 192.168.101.11 proto esp reqid 1 mode tunnel
+	xfrm policy add src 48.0.0.0/8 dst 16.0.0.0/8 dir in \
+		tmpl src 192.168.101.11 dst 192.168.101.10 proto esp reqid 2 mode tunnel
+	xfrm policy add src 48.0.0.0/8 dst 16.0.0.0/8 dir fwd \
+		tmpl src 192.168.101.11 dst 192.168.101.10 proto esp reqid 2 mode tunnel
+	EOF
+	ip -n xdt-remote -batch - <<-EOF
+	xfrm state add src 192.168.101.11 dst 192.168.101.10 proto esp spi 0x2000 reqid 2 $sa \
+		$KEY_IN $ICV_BITS sel src 48.0.0.0/8 dst 16.0.0.0/8
+	xfrm state add src 192.168.101.10 dst 192.168.101.11 proto esp spi 0x1000 reqid 1 $sa \
+		$KEY_OUT $ICV_BITS sel src 16.0.0.0/8 dst 48.0.0.0/8
+	xfrm policy add src 48.0.0.0/8 dst 16.0.0.0/8 dir out \
+		tmpl src 192.168.101.11 dst 192.168.101.10 proto esp reqid 2 mode tunnel
+	xfrm policy add src 16.0.0.0/8 dst 48.0.0.0/8 dir in \
+		tmpl src 192.168.101.10 dst 192.168.101.11 proto esp reqid 1 mode tunnel
+	EOF
+}
+
+lab_del() {
+	ip link del xdt-lab-p1 2>/dev/null
+	ip xfrm policy delete src 16.0.0.0/8 dst 48.0.0.0/8 dir out 2>/dev/null
+	ip xfrm policy delete src 48.0.0.0/8 dst 16.0.0.0/8 dir in 2>/dev/null
+	ip xfrm policy delete src 48.0.0.0/8 dst 16.0.0.0/8 dir fwd 2>/dev/null
+	ip xfrm state delete src 192.168.101.10 dst 192.168.101.11 proto esp spi 0x1000 2>/dev/null
+	ip xfrm state delete src 192.168.101.11 dst 192.168.101.10 proto esp spi 0x2000 2>/dev/null
+}
+
 stand_in_create() {
 	local fd_l fd_r idx_l idx_r
+	# What a run that was killed may have left.
+	ip netns del xdt-remote 2>/dev/null
+	lab_del
 	ip netns add xdt-remote || return 1
 	LOCAL_ID=$(nsim_add - xdt-p0) || return 1
 	REMOTE_ID=$(nsim_add xdt-remote xdt-p0) || return 1
@@ -42,7 +91,7 @@ case $? in
 "$KSFT_SKIP") xfrm_header; ktap_skip_all "${nsim_why#\# SKIP: }"; exit "$KSFT_SKIP" ;;
 *) xfrm_header; ktap_exit_fail_msg "${nsim_why#\# FAILED: }" ;;
 esac
-if ! stand_in_create; then
+if ! stand_in_create || ! lab_add; then
 	xfrm_header
 	ktap_exit_fail_msg "cannot build the netdevsim stand-in for two hosts"
 fi
