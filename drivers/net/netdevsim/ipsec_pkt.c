@@ -199,12 +199,14 @@ static int nsim_pkt_check_state(struct xfrm_state *xs,
 		return -EINVAL;
 	}
 	if (xs->aead->alg_icv_len != NSIM_PKT_ICV_LEN * 8) {
-		NSIM_EA(extack, "Cannot offload xfrm states with AEAD ICV length other than 128bit");
+		NSIM_EA(extack,
+			"Cannot offload xfrm states with AEAD ICV length other than 128bit");
 		return -EINVAL;
 	}
 	key_bits = xs->aead->alg_key_len;
 	if (key_bits != 128 + 32 && key_bits != 256 + 32) {
-		NSIM_EA(extack, "Cannot offload xfrm states with AEAD key length other than 128/256 bit");
+		NSIM_EA(extack,
+			"Cannot offload xfrm states with AEAD key length other than 128/256 bit");
 		return -EINVAL;
 	}
 	if (xs->props.mode != XFRM_MODE_TUNNEL &&
@@ -515,7 +517,8 @@ int nsim_pkt_policy_add(struct xfrm_policy *xp, struct netlink_ext_ack *extack)
 	if (xp->xfrm_nr && !xp->xfrm_vec[0].reqid && xp->selector.proto == IPPROTO_IP &&
 	    xfrm_addr_any(&xp->selector.saddr, xp->selector.family) &&
 	    xfrm_addr_any(&xp->selector.daddr, xp->selector.family)) {
-		NSIM_EA(extack, "Unsupported policy with reqid 0 without at least one of upper protocol or ip addr(s) different than 0");
+		NSIM_EA(extack,
+			"Unsupported policy with reqid 0 without at least one of upper protocol or ip addr(s) different than 0");
 		return -EINVAL;
 	}
 	if (!nsim_pkt_sel_proto_ok(xp->selector.proto)) {
