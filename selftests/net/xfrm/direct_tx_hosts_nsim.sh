@@ -77,6 +77,11 @@ stand_in_create() {
 	idx_r=$(ip netns exec xdt-remote cat /sys/class/net/xdt-p0/ifindex)
 	echo "$fd_l:$idx_l $fd_r:$idx_r" >"$NSIM_SYS/link_device" || return 1
 	exec {fd_l}<&- {fd_r}<&-
+	# IPv4 only: no IPv6 autoconfiguration still going on when the test
+	# takes its picture of the hosts.
+	sysctl -qw net/ipv6/conf/xdt-p0/disable_ipv6=1 &&
+		ip netns exec xdt-remote sysctl -qw net/ipv6/conf/xdt-p0/disable_ipv6=1 ||
+		return 1
 	ip address add 192.168.101.10/24 dev xdt-p0
 	ip link set xdt-p0 up
 	ip -n xdt-remote address add 192.168.101.11/24 dev xdt-p0
