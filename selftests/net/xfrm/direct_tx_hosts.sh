@@ -310,7 +310,7 @@ XFRM_TESTS=(
 	fixed case_fixed
 		"two hosts, Rust hook: direct through the offload port"
 	untouched case_untouched
-		"two hosts: what the hosts had before the test is there, unchanged, and nothing else"
+		"two hosts: what the hosts had before the test is there, unchanged"
 )
 echo "# $NETIF ($LOCAL_V4) -> $REMOTE_NETIF ($REMOTE_V4) over $REMOTE_TYPE $REMOTE_ARGS"
 run_tests

@@ -26,33 +26,16 @@ trap stand_in_cleanup EXIT
 # 16.0.0.0/8 <-> 48.0.0.0/8, IPSEC-GW's p1 address and routes), for the
 # two-host test to leave alone (its case "untouched").
 lab_add() {
-	local sa="mode tunnel aead $AEAD_ALG"
 	ip -batch - <<-EOF || return 1
 	link add xdt-lab-p1 type dummy
 	address add 10.0.0.254/24 dev xdt-lab-p1
 	link set xdt-lab-p1 up
 	route add 16.0.0.0/8 via 10.0.0.1
-	xfrm state add src 192.168.101.10 dst 192.168.101.11 proto esp spi 0x1000 reqid 1 $sa \
-		$KEY_OUT $ICV_BITS sel src 16.0.0.0/8 dst 48.0.0.0/8
-	xfrm state add src 192.168.101.11 dst 192.168.101.10 proto esp spi 0x2000 reqid 2 $sa \
-		$KEY_IN $ICV_BITS sel src 48.0.0.0/8 dst 16.0.0.0/8
-	xfrm policy add src 16.0.0.0/8 dst 48.0.0.0/8 dir out \
-		tmpl src 192.168.101.10 dst 192.168.101.11 proto esp reqid 1 mode tunnel
-	xfrm policy add src 48.0.0.0/8 dst 16.0.0.0/8 dir in \
-		tmpl src 192.168.101.11 dst 192.168.101.10 proto esp reqid 2 mode tunnel
-	xfrm policy add src 48.0.0.0/8 dst 16.0.0.0/8 dir fwd \
-		tmpl src 192.168.101.11 dst 192.168.101.10 proto esp reqid 2 mode tunnel
 	EOF
-	ip -n xdt-remote -batch - <<-EOF
-	xfrm state add src 192.168.101.11 dst 192.168.101.10 proto esp spi 0x2000 reqid 2 $sa \
-		$KEY_IN $ICV_BITS sel src 48.0.0.0/8 dst 16.0.0.0/8
-	xfrm state add src 192.168.101.10 dst 192.168.101.11 proto esp spi 0x1000 reqid 1 $sa \
-		$KEY_OUT $ICV_BITS sel src 16.0.0.0/8 dst 48.0.0.0/8
-	xfrm policy add src 48.0.0.0/8 dst 16.0.0.0/8 dir out \
-		tmpl src 192.168.101.11 dst 192.168.101.10 proto esp reqid 2 mode tunnel
-	xfrm policy add src 16.0.0.0/8 dst 48.0.0.0/8 dir in \
-		tmpl src 192.168.101.10 dst 192.168.101.11 proto esp reqid 1 mode tunnel
-	EOF
+	xfrm_tunnel - 192.168.101.10 192.168.101.11 16.0.0.0/8 48.0.0.0/8 \
+		0x1000 "$KEY_OUT" 0x2000 "$KEY_IN" &&
+		xfrm_tunnel xdt-remote 192.168.101.11 192.168.101.10 48.0.0.0/8 16.0.0.0/8 \
+			0x2000 "$KEY_IN" 0x1000 "$KEY_OUT"
 }
 
 lab_del() {

@@ -364,6 +364,7 @@ topo_create() {
 }
 
 # xfrm_tunnel NS LOCAL REMOTE LOCAL_NET REMOTE_NET SPI_OUT KEY_OUT SPI_IN KEY_IN [OFFLOAD_ARGS]
+# (NS "-": this namespace)
 # One tunnel endpoint: an out SA and an in SA (their selectors are the
 # networks, as an IKE daemon sets them; cross-family tunnels need them),
 # out/in/fwd policies.
@@ -380,7 +381,7 @@ xfrm_tunnel() {
 	fi
 	# One process for the five (a policy's offload takes its direction
 	# from the policy); ip names the line that failed.
-	ip -n "$ns" -batch - <<-EOF || { echo "# FAILED: xfrm_tunnel in $ns"; return 1; }
+	ns_exec "$ns" ip -batch - <<-EOF || { echo "# FAILED: xfrm_tunnel in $ns"; return 1; }
 	xfrm state add src $l dst $r proto esp spi $spi_o reqid 1 mode tunnel flag esn \
 		replay-window $out_window aead $AEAD_ALG $key_o $ICV_BITS \
 		sel src $lnet dst $rnet $off_out
